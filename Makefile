@@ -1,0 +1,50 @@
+# The README's commands. Everything installs from pyproject.toml into .venv; nothing is assumed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+LAB_STAMP := $(VENV)/.installed-lab
+
+.PHONY: demo test lint typecheck lab schema-docs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@ $(STAMP)
+
+$(LAB_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[lab]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name stratlogic --display-name "StratLogic (.venv)"
+	touch $@ $(STAMP)
+
+## demo: set up the embedded default (SQLite + local folder under var/), migrate it, check it
+demo: $(STAMP)
+	$(BIN)/stratlogic db upgrade
+	$(BIN)/stratlogic db check
+	$(BIN)/stratlogic health
+
+## test: lint, then the whole test suite (PostgreSQL on 127.0.0.1:5432 required under CI=true)
+test: $(DEV_STAMP)
+	$(BIN)/ruff check stratlogic tests migrations benchmarks
+	$(BIN)/pytest
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy
+
+## lab: JupyterLab with the project installed in its kernel
+lab: $(LAB_STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+schema-docs: $(STAMP)
+	$(BIN)/stratlogic docs schema
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,53 @@
+"""The ``stratlogic`` command: a thin face over the package (each command calls one entry point)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from stratlogic.cli import db as db_commands
+from stratlogic.cli import docs as docs_commands
+from stratlogic.cli._common import cli_errors, err, out, settings, state
+from stratlogic.db import health as db_health
+from stratlogic.db import make_engine
+
+app = typer.Typer(help="StratLogic Workbench: data layer and analyst workbench.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+app.add_typer(db_commands.app, name="db")
+app.add_typer(docs_commands.app, name="docs")
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    state["debug"] = debug
+
+
+@app.command()
+def health(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Check the database: reachable, latency, schema revision. Exit 1 when unhealthy.
+
+    Example: stratlogic health --json
+    """
+    with cli_errors():
+        engine = make_engine(settings())
+        try:
+            report = db_health.check(engine)
+        finally:
+            engine.dispose()
+    if as_json:
+        out.print(json.dumps(report.as_dict(), indent=2), markup=False)
+    else:
+        (out if report.ok else err).print(("ok: " if report.ok else "unhealthy: ") + report.message,
+                                          markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point of the ``stratlogic`` console script."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,155 @@
+"""Settings from the environment (prefix ``STRATLOGIC_``) and an optional ``.env`` file.
+
+Relative paths resolve against ``STRATLOGIC_HOME`` so that a notebook kernel started in ``notebooks/`` and
+the CLI at the repository root see the same database and artifact folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from stratlogic.errors import ConfigError
+
+ENV_PREFIX = "STRATLOGIC_"
+_DRIVERS = {"sqlite": "sqlite", "sqlite+pysqlite": "sqlite", "postgresql": "postgresql+psycopg",
+            "postgresql+psycopg": "postgresql+psycopg"}
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def default_home() -> Path:
+    """Return ``STRATLOGIC_HOME``, else the checkout root when running from one, else the working dir."""
+    explicit = os.environ.get(f"{ENV_PREFIX}HOME")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "alembic.ini").is_file() and (checkout / "pyproject.toml").is_file():
+        return checkout
+    return Path.cwd().resolve()
+
+
+class Settings(BaseSettings):
+    """Everything the package can be configured with; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
+
+    home: Path = Field(default_factory=default_home)
+    database_url: str = Field(default="sqlite:///var/stratlogic.db", repr=False)
+    artifact_store: str = "file:var/artifacts"
+    s3_endpoint: str | None = None
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_secure: bool = True
+    admin_password: SecretStr | None = None
+    audit_key: SecretStr | None = None
+    token: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    pool_size: int = Field(default=5, ge=1, le=1000)
+    max_overflow: int = Field(default=10, ge=0, le=1000)
+    pool_timeout: float = Field(default=30.0, gt=0)
+    pool_recycle: int = Field(default=1800, ge=-1)
+    connect_timeout: int = Field(default=5, ge=1, le=600)
+    statement_timeout_ms: int = Field(default=60_000, ge=0)
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError("not a database URL (expected e.g. sqlite:///var/stratlogic.db)") from exc
+        if url.drivername not in _DRIVERS:
+            raise ValueError(
+                f"unsupported database scheme {url.drivername!r}; use one of {', '.join(sorted(_DRIVERS))}"
+            )
+        if _DRIVERS[url.drivername] == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError("in-memory SQLite is not supported: give a file, e.g. sqlite:///var/stratlogic.db")
+        return value
+
+    @field_validator("artifact_store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if value.startswith("file:") and len(value) > len("file:"):
+            return value
+        if value.startswith("s3://"):
+            bucket = value.removeprefix("s3://").split("/", 1)[0]
+            if _BUCKET.match(bucket):
+                return value
+            raise ValueError(f"{bucket!r} is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
+        raise ValueError(f"unsupported artifact store {value!r}; use file:PATH or s3://BUCKET")
+
+    @model_validator(mode="after")
+    def _s3_needs_endpoint(self) -> Settings:
+        if self.artifact_store.startswith("s3://") and not self.s3_endpoint:
+            raise ValueError("s3_endpoint: required when artifact_store is s3://…")
+        return self
+
+    @property
+    def url(self) -> URL:
+        """The database URL with the psycopg driver and relative SQLite paths made absolute."""
+        url = make_url(self.database_url)
+        url = url.set(drivername=_DRIVERS[url.drivername])
+        if url.drivername == "sqlite" and url.database and not Path(url.database).is_absolute():
+            url = url.set(database=str(self.home / url.database))
+        return url
+
+    @property
+    def backend(self) -> Literal["sqlite", "postgresql"]:
+        """Which database engine the URL points at."""
+        return "sqlite" if self.url.drivername == "sqlite" else "postgresql"
+
+    @property
+    def safe_url(self) -> str:
+        """The database URL with any password masked, for messages and logs."""
+        return self.url.render_as_string(hide_password=True)
+
+    @property
+    def artifact_path(self) -> Path | None:
+        """The local artifact folder for a ``file:`` store, absolute; None for S3."""
+        if not self.artifact_store.startswith("file:"):
+            return None
+        path = Path(self.artifact_store.removeprefix("file:")).expanduser()
+        return path if path.is_absolute() else self.home / path
+
+
+def _explain(error: ValidationError) -> ConfigError:
+    """Turn pydantic's report into one error naming the first bad variable, never echoing secrets."""
+    first = error.errors(include_input=False)[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    message = first["msg"].removeprefix("Value error, ")
+    if not field and ": " in message:
+        field, message = message.split(": ", 1)
+    return ConfigError(f"{ENV_PREFIX}{field.upper()}" if field else ENV_PREFIX + "*", message)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and ``$STRATLOGIC_HOME/.env``; raise ConfigError on a bad value."""
+    home = Path(str(overrides["home"])) if "home" in overrides else default_home()
+    try:
+        return Settings(_env_file=home / ".env", **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise _explain(exc) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once."""
+    return load_settings()
+
+
+__all__ = ["Settings", "default_home", "get_settings", "load_settings"]

@@ -1,0 +1,85 @@
+"""Engines for the two supported backends, tuned once here so no caller has to remember the details.
+
+SQLite: WAL, foreign keys on, a busy timeout, and SQLAlchemy (not the sqlite3 module) emitting BEGIN, so
+savepoints work and writers take the write lock up front (``BEGIN IMMEDIATE``) instead of failing with
+"database is locked" when two deferred transactions both try to upgrade. PostgreSQL: psycopg 3, a
+pre-ping pool, a connect timeout (a silent server must not hang us) and a statement timeout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from stratlogic.config import Settings
+
+#: Execution option naming the SQLite BEGIN mode for a connection: "IMMEDIATE" (default) or "DEFERRED".
+SQLITE_BEGIN = "sqlite_begin"
+_BEGIN_MODES = {"IMMEDIATE", "DEFERRED", "EXCLUSIVE"}
+
+
+def make_engine(settings: Settings, **overrides: Any) -> Engine:
+    """Create the engine the settings describe; ``overrides`` go to ``create_engine`` (tests, tools)."""
+    if settings.backend == "sqlite":
+        return _sqlite_engine(settings, **overrides)
+    return _postgres_engine(settings, **overrides)
+
+
+def _sqlite_engine(settings: Settings, **overrides: Any) -> Engine:
+    database = settings.url.database
+    assert database is not None  # guaranteed by Settings validation
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {"connect_args": {"timeout": settings.sqlite_busy_timeout_ms / 1000}}
+    options.update(overrides)
+    engine = create_engine(settings.url, **options)
+    busy_ms = settings.sqlite_busy_timeout_ms
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={int(busy_ms)}",
+                       "synchronous=NORMAL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = str(connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")).upper()
+        if mode not in _BEGIN_MODES:
+            raise ValueError(f"{SQLITE_BEGIN}={mode!r}; allowed: {', '.join(sorted(_BEGIN_MODES))}")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _postgres_engine(settings: Settings, **overrides: Any) -> Engine:
+    server_options = f"-c statement_timeout={settings.statement_timeout_ms}"
+    options: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_size": settings.pool_size,
+        "max_overflow": settings.max_overflow,
+        "pool_timeout": settings.pool_timeout,
+        "pool_recycle": settings.pool_recycle,
+        "connect_args": {
+            "connect_timeout": settings.connect_timeout,
+            "options": server_options,
+            "application_name": "stratlogic",
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        },
+    }
+    if "poolclass" in overrides:  # NullPool and friends take no sizing arguments
+        for key in ("pool_size", "max_overflow", "pool_timeout"):
+            options.pop(key)
+    options.update(overrides)
+    return create_engine(settings.url, **options)
+
+
+__all__ = ["SQLITE_BEGIN", "make_engine"]

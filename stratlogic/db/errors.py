@@ -1,0 +1,48 @@
+"""Translate driver and pool errors into the package's own, once, at the database boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.pool import QueuePool
+
+from stratlogic.errors import DatabaseError, DatabaseUnavailableError, PoolExhaustedError
+
+
+def describe_unavailable(engine: Engine, exc: BaseException) -> DatabaseUnavailableError:
+    """Build the 'cannot reach' error for an engine, naming its (password-masked) URL and the cause."""
+    cause = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
+    reason = cause[0] if cause else type(exc).__name__
+    url = engine.url.render_as_string(hide_password=True)
+    return DatabaseUnavailableError(f"cannot reach the database at {url}: {reason}")
+
+
+@contextmanager
+def translated(engine: Engine) -> Iterator[None]:
+    """Re-raise connection-level failures as DatabaseUnavailableError / PoolExhaustedError."""
+    try:
+        yield
+    except sa_exc.TimeoutError as exc:
+        pool = engine.pool
+        if isinstance(pool, QueuePool):
+            raise PoolExhaustedError(pool.size(), pool._max_overflow, pool._timeout) from exc
+        raise DatabaseError(f"timed out waiting for a database connection: {exc}") from exc
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        if exc.connection_invalidated or _is_connection_error(exc):
+            raise describe_unavailable(engine, exc) from exc
+        raise
+
+
+def _is_connection_error(exc: sa_exc.DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    markers = ("connection refused", "could not connect", "timeout expired", "connection timeout",
+               "server closed the connection", "terminating connection", "connection is closed",
+               "connection failed", "unable to open database", "consuming input failed",
+               "no route to host", "name or service not known")
+    return any(marker in text for marker in markers)
+
+
+__all__ = ["describe_unavailable", "translated"]

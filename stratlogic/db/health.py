@@ -1,0 +1,69 @@
+"""Health of the database: reachable, how fast, and whether it is migrated to head."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, text
+from sqlalchemy import exc as sa_exc
+
+from stratlogic.db.errors import describe_unavailable
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """What ``stratlogic health`` prints; ``ok`` is False when unreachable or not at head."""
+
+    ok: bool
+    backend: str
+    url: str
+    reachable: bool
+    latency_ms: float | None
+    server_version: str | None
+    current_revision: str | None
+    head_revision: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def check(engine: Engine) -> HealthReport:
+    """Connect once, time a round trip, and compare the schema revision with the migrations' head.
+
+    Never raises for an unreachable database: it reports it. The engine's connect timeout bounds
+    the wait on a silent server.
+    """
+    from stratlogic.db.migrate import heads
+
+    url = engine.url.render_as_string(hide_password=True)
+    head_list = heads()
+    head = head_list[0] if len(head_list) == 1 else None
+    started = time.perf_counter()
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1")).scalar_one()
+            latency = (time.perf_counter() - started) * 1000
+            version = _server_version(connection.dialect.name, connection)
+            current = MigrationContext.configure(connection).get_current_revision()
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
+        reason = str(describe_unavailable(engine, exc))
+        return HealthReport(False, engine.dialect.name, url, False, None, None, None, head, reason)
+    if current != head:
+        message = (f"database is at {current or 'no revision'}, migrations are at {head}: "
+                   "run `stratlogic db upgrade`")
+        return HealthReport(False, engine.dialect.name, url, True, latency, version, current, head, message)
+    return HealthReport(True, engine.dialect.name, url, True, latency, version, current, head,
+                        f"database reachable in {latency:.1f} ms, schema at head {head}")
+
+
+def _server_version(dialect: str, connection: Any) -> str:
+    query = "SELECT sqlite_version()" if dialect == "sqlite" else "SHOW server_version"
+    return str(connection.exec_driver_sql(query).scalar_one())
+
+
+__all__ = ["HealthReport", "check"]

@@ -1,0 +1,278 @@
+"""Migrations through Alembic's command API: one typed function per command.
+
+The CLI, notebooks and tests call these; ``migrations/env.py`` imports ``migration_options`` and the
+connection hooks so that online runs, offline SQL and drift checks all compare the same way.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Identity, pool
+
+from stratlogic.config import Settings
+from stratlogic.db.engine import make_engine
+from stratlogic.db.errors import translated
+from stratlogic.errors import MigrationError, SchemaDriftError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One migration script as ``db history`` lists it."""
+
+    revision: str
+    down_revision: str | None
+    message: str
+    is_head: bool
+    is_current: bool
+
+
+def migration_options(dialect: str) -> dict[str, Any]:
+    """Options for ``context.configure``: shared by env.py and the drift check so they never disagree."""
+    from stratlogic.models import Base
+
+    return {
+        "target_metadata": Base.metadata,
+        "compare_type": True,
+        "compare_server_default": _compare_server_default if dialect == "sqlite" else True,
+        "render_as_batch": dialect == "sqlite",
+        "render_item": _render_item,
+    }
+
+
+def _compare_server_default(context: Any, inspected_column: Any, metadata_column: Any, inspected_default: Any,
+                            metadata_default: Any, rendered_metadata_default: Any) -> bool:
+    """Compare defaults as Alembic does, except for two things SQLite cannot tell apart.
+
+    SQLite has no identity columns (its rowid plays that part) and spells booleans 1/0 or true/false.
+    Used on SQLite only. Returns False for "same", True for "different".
+    """
+    if isinstance(metadata_default, Identity):
+        return False
+    return _plain_default(inspected_default) != _plain_default(rendered_metadata_default)
+
+
+def _plain_default(value: object) -> str:
+    text = str(value or "").strip().strip("()").strip("'\"").lower()
+    return {"true": "1", "false": "0"}.get(text, text)
+
+
+def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Render the package's own column types as plain SQLAlchemy ones, so migrations stay frozen."""
+    from stratlogic.models.base import UTCDateTime
+
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+def prepare_connection(connection: Connection) -> None:
+    """Make a connection safe for DDL before the migration transaction begins.
+
+    SQLite: foreign keys off, because a batch migration rebuilds a table (create, copy, drop, rename)
+    and dropping the old table with foreign keys on would cascade deletes into child tables. The pragma
+    is a no-op inside a transaction, so it goes straight to the driver, before BEGIN.
+    PostgreSQL: bounded lock and statement timeouts, so DDL never queues behind a long transaction.
+    """
+    if connection.dialect.name == "sqlite":
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
+        if raw.execute("PRAGMA foreign_keys").fetchone()[0]:
+            raise MigrationError("cannot turn SQLite foreign keys off: hand migrations a connection "
+                                 "with no open transaction")
+    else:
+        connection.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+        connection.exec_driver_sql("SET LOCAL statement_timeout = '60s'")
+
+
+def finish_connection(connection: Connection) -> None:
+    """After migrating SQLite: prove no foreign key was broken, then turn enforcement back on."""
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise MigrationError(f"migration left {len(broken)} broken foreign key(s), first: {broken[0]}")
+    raw.execute("PRAGMA foreign_keys=ON")
+
+
+def alembic_config(settings: Settings, connection: Connection | None = None,
+                   script_location: Path | None = None) -> Config:
+    """An Alembic Config for the project's migrations, optionally bound to a live connection."""
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"), stdout=io.StringIO())
+    cfg.set_main_option("script_location", str(script_location or PROJECT_ROOT / "migrations"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+@contextmanager
+def _connected(settings: Settings) -> Iterator[Connection]:
+    """A short-lived connection of its own (NullPool): pragmas and SETs die with it."""
+    engine = make_engine(settings, poolclass=pool.NullPool)
+    try:
+        with translated(engine), engine.connect() as connection:
+            yield connection
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
+def _run(settings: Settings, action: str, *args: Any, **kwargs: Any) -> str:
+    """Run an Alembic command on our own connection; return what it printed (offline SQL, listings)."""
+    with _connected(settings) as connection:
+        cfg = alembic_config(settings, connection)
+        try:
+            getattr(command, action)(cfg, *args, **kwargs)
+        except CommandError as exc:
+            raise MigrationError(f"{action} failed: {exc}") from exc
+        out = cfg.stdout
+        return out.getvalue() if isinstance(out, io.StringIO) else ""
+
+
+def script_directory() -> ScriptDirectory:
+    """The migrations folder as Alembic sees it."""
+    return ScriptDirectory(str(PROJECT_ROOT / "migrations"))
+
+
+def heads() -> list[str]:
+    """Every head revision (more than one means the history has forked)."""
+    return list(script_directory().get_heads())
+
+
+def current(settings: Settings) -> str | None:
+    """The revision the database is at, or None when it has never been migrated."""
+    with _connected(settings) as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def _resolve(revision: str) -> str | None:
+    try:
+        found = script_directory().get_revision(revision)
+    except CommandError as exc:
+        raise MigrationError(f"unknown revision {revision!r}: {exc}") from exc
+    return found.revision if found else None
+
+
+def _refuse_backwards(settings: Settings, revision: str) -> None:
+    """Refuse ``upgrade`` to a revision older than the current one (Alembic silently does nothing)."""
+    now = current(settings)
+    if now is None or revision in ("head", "heads") or revision.startswith("+"):
+        return
+    target = _resolve(revision)
+    below = {rev.revision for rev in script_directory().iterate_revisions(now, "base")}
+    if target is None or (target != now and target in below):
+        raise MigrationError(f"upgrade to {revision!r} refused: the database is at {now}, which is newer; "
+                             f"use `stratlogic db downgrade {revision}`")
+
+
+def upgrade(settings: Settings, revision: str = "head", *, sql: bool = False) -> str:
+    """Apply migrations up to ``revision``; with ``sql`` return the SQL instead of running it."""
+    if sql:
+        return _offline(settings, "upgrade", revision)
+    _refuse_backwards(settings, revision)
+    return _run(settings, "upgrade", revision)
+
+
+def downgrade(settings: Settings, revision: str | None = None, *, steps: int | None = None,
+              sql: bool = False) -> str:
+    """Undo migrations down to ``revision`` (e.g. ``base``), or by ``steps`` relative steps."""
+    if (revision is None) == (steps is None):
+        raise MigrationError("downgrade needs exactly one of REVISION or --steps N")
+    if steps is not None and steps < 1:
+        raise MigrationError(f"--steps must be at least 1, got {steps}")
+    target = revision if revision is not None else f"-{steps}"
+    if sql:
+        return _offline(settings, "downgrade", target)
+    return _run(settings, "downgrade", target)
+
+
+def _offline(settings: Settings, action: str, revision: str) -> str:
+    """Render migration SQL without a database (Alembic's offline mode)."""
+    cfg = alembic_config(settings)
+    out = io.StringIO()
+    cfg.stdout = out
+    if action == "downgrade" and ":" not in revision:
+        revision = f"{current(settings) or 'head'}:{revision}"
+    try:
+        with redirect_stdout(out):
+            getattr(command, action)(cfg, revision, sql=True)
+    except CommandError as exc:
+        raise MigrationError(f"{action} --sql failed: {exc}") from exc
+    return out.getvalue()
+
+
+def history(settings: Settings) -> list[Revision]:
+    """Every revision, newest first, marking the heads and the database's current one."""
+    now = current(settings)
+    script = script_directory()
+    head_set = set(script.get_heads())
+    return [Revision(rev.revision, _down(rev.down_revision), rev.doc or "", rev.revision in head_set,
+                     rev.revision == now) for rev in script.walk_revisions()]
+
+
+def _down(value: str | tuple[str, ...] | None) -> str | None:
+    return ", ".join(value) if isinstance(value, tuple) else value
+
+
+def check(settings: Settings) -> list[str]:
+    """List every difference between the models and the migrated database; empty when in step.
+
+    Raises SchemaDriftError when there are differences, several heads, or the database is not at head.
+    """
+    problems: list[str] = []
+    found_heads = heads()
+    if len(found_heads) > 1:
+        problems.append(f"the migrations have {len(found_heads)} heads: {', '.join(sorted(found_heads))}")
+    with _connected(settings) as connection:
+        context = MigrationContext.configure(connection, opts=migration_options(connection.dialect.name))
+        now = context.get_current_revision()
+        if len(found_heads) == 1 and now != found_heads[0]:
+            problems.append(f"the database is at {now or 'no revision'}, not at head {found_heads[0]}: "
+                            "run `stratlogic db upgrade`")
+        else:
+            problems.extend(_describe(diff) for diff in compare_metadata(context, context.opts["target_metadata"]))
+    if problems:
+        raise SchemaDriftError(problems)
+    return problems
+
+
+def _describe(diff: Any) -> str:
+    """One readable line for an autogenerate diff tuple (or list of tuples for column changes)."""
+    if isinstance(diff, list):
+        return "; ".join(_describe(item) for item in diff)
+    kind, *rest = diff
+    names = [getattr(item, "name", None) or repr(item) for item in rest if item is not None][:4]
+    return f"{kind}: {', '.join(str(n) for n in names)}"
+
+
+def revision(settings: Settings, message: str, *, autogenerate: bool = True) -> Path:
+    """Write a new migration script (autogenerated from the models by default); return its path."""
+    with _connected(settings) as connection:
+        cfg = alembic_config(settings, connection)
+        try:
+            script = command.revision(cfg, message=message, autogenerate=autogenerate)
+        except CommandError as exc:
+            raise MigrationError(f"revision failed: {exc}") from exc
+    if script is None or isinstance(script, list):
+        raise MigrationError("revision produced no single script")
+    return Path(script.path)
+
+
+__all__ = ["PROJECT_ROOT", "Revision", "alembic_config", "check", "current", "downgrade", "finish_connection",
+           "heads", "history", "migration_options", "prepare_connection", "revision", "upgrade"]

@@ -1,0 +1,95 @@
+"""The database handle, its session factory, and the unit of work.
+
+A unit of work is one transaction: it commits when the block ends normally and rolls back on any
+exception. A unit opened inside another (in the same thread or task) becomes a savepoint of the outer
+one, so a service can call another service without either knowing whether it is the outermost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from stratlogic.config import Settings, get_settings
+from stratlogic.db.engine import SQLITE_BEGIN, make_engine
+from stratlogic.db.errors import translated
+
+_current: ContextVar[UnitOfWork | None] = ContextVar("stratlogic_unit_of_work", default=None)
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction and its session; repositories hang off it as later issues add them."""
+
+    session: Session
+    database: Database
+    readonly: bool = False
+
+    @property
+    def connection(self) -> Connection:
+        """The connection this unit's transaction runs on (for bulk paths and raw SQL helpers)."""
+        return self.session.connection()
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.database.engine.dialect.name
+
+
+@dataclass
+class Database:
+    """An engine plus its session factory: the one object every service is handed."""
+
+    engine: Engine
+    settings: Settings = field(default_factory=get_settings)
+
+    def __post_init__(self) -> None:
+        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        # Same pool and events; on SQLite its transactions begin DEFERRED so long reads never hold the lock.
+        reader = self.engine.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
+        self.readonly_session_factory = sessionmaker(reader, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Database:
+        """Build the engine the settings describe (the embedded SQLite default when nothing is set)."""
+        settings = settings or get_settings()
+        return cls(make_engine(settings), settings)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def unit_of_work(self, *, readonly: bool = False) -> Iterator[UnitOfWork]:
+        """Open a transaction (or a savepoint inside the current one) that commits on success.
+
+        Args:
+            readonly: on SQLite, begin a deferred transaction so long reads never hold the write lock.
+        """
+        outer = _current.get()
+        if outer is not None and outer.database is self:
+            with translated(self.engine), outer.session.begin_nested():
+                yield outer
+            return
+        factory = self.readonly_session_factory if readonly else self.session_factory
+        with translated(self.engine), factory() as session:
+            unit = UnitOfWork(session, self, readonly)
+            token = _current.set(unit)
+            try:
+                with session.begin():
+                    yield unit
+            finally:
+                _current.reset(token)
+
+    def dispose(self) -> None:
+        """Close every pooled connection (call before forking worker processes, and at exit)."""
+        self.engine.dispose()
+
+
+__all__ = ["Database", "UnitOfWork"]

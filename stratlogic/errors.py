@@ -1,0 +1,90 @@
+"""The package's exceptions: one root, a few meaningful branches.
+
+Every message names the bad value and, where it helps, what would have been accepted. Details stay on
+the exception as attributes so callers (CLI, notebooks, tests) never parse the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class StratLogicError(Exception):
+    """Root of every error the package raises on purpose."""
+
+
+class ConfigError(StratLogicError, ValueError):
+    """A setting has a bad value; the message names the environment variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable, self.problem = variable, problem
+        super().__init__(f"{variable}: {problem}")
+
+
+class DatabaseError(StratLogicError):
+    """Something went wrong talking to the database."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database cannot be reached (refused, silent, or dropped the connection)."""
+
+
+class PoolExhaustedError(DatabaseError):
+    """Every pooled connection is in use and none came free in time."""
+
+    def __init__(self, pool_size: int, max_overflow: int, timeout: float) -> None:
+        self.pool_size, self.max_overflow, self.timeout = pool_size, max_overflow, timeout
+        super().__init__(
+            f"connection pool exhausted: all {pool_size + max_overflow} connections "
+            f"(pool_size={pool_size}, max_overflow={max_overflow}) stayed busy for {timeout:g}s; "
+            "close sessions you no longer need or raise STRATLOGIC_POOL_SIZE"
+        )
+
+
+class MigrationError(StratLogicError):
+    """A migration command was refused or failed."""
+
+
+class SchemaDriftError(MigrationError):
+    """The models and the migrations disagree, or the migrations have several heads."""
+
+    def __init__(self, differences: list[str]) -> None:
+        self.differences = differences
+        listed = "\n  ".join(differences)
+        super().__init__(f"{len(differences)} difference(s) between models and migrations:\n  {listed}")
+
+
+class NotFoundError(StratLogicError, LookupError):
+    """A row that was asked for by key does not exist."""
+
+
+class ConflictError(StratLogicError):
+    """A write would break a unique or foreign-key rule."""
+
+
+class ValidationError(StratLogicError, ValueError):
+    """A value given to the package is not acceptable."""
+
+
+class InvalidFilterError(ValidationError):
+    """An unknown filter/sort field or operator, or a value of the wrong type."""
+
+    def __init__(self, message: str, *, field: str, allowed: Iterable[str]) -> None:
+        self.field = field
+        self.allowed = sorted(allowed)
+        super().__init__(f"{message}; allowed: {', '.join(self.allowed)}")
+
+
+__all__ = [
+    "ConfigError",
+    "ConflictError",
+    "DatabaseError",
+    "DatabaseUnavailableError",
+    "InvalidFilterError",
+    "MigrationError",
+    "NotFoundError",
+    "PoolExhaustedError",
+    "SchemaDriftError",
+    "StratLogicError",
+    "ValidationError",
+]

@@ -1,0 +1,89 @@
+"""Scraping jobs: what to fetch, where the job is in its life, and how far it got."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from stratlogic.models.base import (
+    Base,
+    BigId,
+    JsonDocument,
+    UTCDateTime,
+    created_at_column,
+    enum_column,
+    id_column,
+    updated_at_column,
+)
+from stratlogic.models.enums import JobStatus
+
+if TYPE_CHECKING:
+    from stratlogic.models.artifact import Artifact
+    from stratlogic.models.user import User
+
+#: The allowed status moves; the job repository enforces these and nothing else.
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.PENDING: frozenset({JobStatus.QUEUED, JobStatus.CANCELLED}),
+    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED}),
+    JobStatus.RUNNING: frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}),
+    JobStatus.FAILED: frozenset({JobStatus.QUEUED}),
+    JobStatus.COMPLETED: frozenset(),
+    JobStatus.CANCELLED: frozenset(),
+}
+
+
+class ScrapingJob(Base):
+    """One scraping job owned by a user.
+
+    ``version`` is the optimistic-locking counter: an UPDATE that finds another version changed
+    nothing, so two writers can never both move the same job. Deleting a job deletes its artifacts'
+    rows and their metadata (ON DELETE CASCADE); a user who owns jobs cannot be deleted (RESTRICT).
+    """
+
+    __tablename__ = "scraping_jobs"
+    __table_args__ = (
+        CheckConstraint("priority BETWEEN -1000 AND 1000", name="priority_range"),
+        CheckConstraint("pages_done >= 0 AND items_scraped >= 0 AND bytes_downloaded >= 0",
+                        name="counters_non_negative"),
+        CheckConstraint("pages_total IS NULL OR (pages_total >= 0 AND pages_done <= pages_total)",
+                        name="pages_within_total"),
+        CheckConstraint("attempt >= 0 AND max_retries >= 0", name="attempts_non_negative"),
+        CheckConstraint("finished_at IS NULL OR started_at IS NULL OR finished_at >= started_at",
+                        name="finished_after_started"),
+        Index("ix_scraping_jobs_status_created_at", "status", "created_at"),
+        Index("ix_scraping_jobs_owner_id_created_at", "owner_id", "created_at"),
+    )
+
+    id: Mapped[int] = id_column()
+    owner_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(String(200))
+    target_url: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[JobStatus] = enum_column(JobStatus, "status", default=JobStatus.PENDING,
+                                            server_default=JobStatus.PENDING.value)
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    options: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    pages_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pages_total: Mapped[int | None] = mapped_column(Integer)
+    items_scraped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    bytes_downloaded: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_retries: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error_type: Mapped[str | None] = mapped_column(String(100))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = created_at_column()
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = updated_at_column()
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    owner: Mapped[User] = relationship(back_populates="jobs")
+    artifacts: Mapped[list[Artifact]] = relationship(back_populates="job", cascade="all, delete-orphan",
+                                                     passive_deletes=True)
+
+    __mapper_args__ = {"version_id_col": version}
