@@ -7,16 +7,22 @@ Alembic's documented recipe, and the package's own API (stratlogic.db.migrate) a
 from alembic import context
 from sqlalchemy import Connection, Engine, pool
 
-from stratlogic.config import load_settings
+from stratlogic.config import Settings, load_settings
 from stratlogic.db.engine import make_engine
 from stratlogic.db.migrate import finish_connection, migration_options, prepare_connection
 
 config = context.config
 
 
+def _settings() -> Settings:
+    """Settings handed in by stratlogic.db.migrate, else read from the environment (the alembic CLI)."""
+    handed = config.attributes.get("settings")
+    return handed if isinstance(handed, Settings) else load_settings()
+
+
 def run_migrations_offline() -> None:
     """Emit SQL to stdout instead of running it (``alembic upgrade head --sql``)."""
-    url = load_settings().url
+    url = _settings().url
     context.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"},
                       **migration_options(url.get_backend_name()))
     with context.begin_transaction():
@@ -41,7 +47,7 @@ def run_migrations_online() -> None:
     if isinstance(handed, Connection):
         _run(handed)
         return
-    engine = handed if isinstance(handed, Engine) else make_engine(load_settings(), poolclass=pool.NullPool)
+    engine = handed if isinstance(handed, Engine) else make_engine(_settings(), poolclass=pool.NullPool)
     with engine.connect() as connection:
         _run(connection)
         connection.commit()

@@ -10,7 +10,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -127,13 +127,18 @@ class Settings(BaseSettings):
         return path if path.is_absolute() else self.home / path
 
 
+_SECRET_FIELDS = {"database_url", "s3_access_key", "s3_secret_key", "admin_password", "audit_key", "token"}
+
+
 def _explain(error: ValidationError) -> ConfigError:
-    """Turn pydantic's report into one error naming the first bad variable, never echoing secrets."""
-    first = error.errors(include_input=False)[0]
+    """Turn pydantic's report into one error naming the first bad variable and, unless secret, its value."""
+    first = error.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else ""
     message = first["msg"].removeprefix("Value error, ")
     if not field and ": " in message:
         field, message = message.split(": ", 1)
+    if field and field not in _SECRET_FIELDS and isinstance(first.get("input"), str | int | float):
+        message = f"{message} (got {first['input']!r})"
     return ConfigError(f"{ENV_PREFIX}{field.upper()}" if field else ENV_PREFIX + "*", message)
 
 
@@ -141,7 +146,8 @@ def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment and ``$STRATLOGIC_HOME/.env``; raise ConfigError on a bad value."""
     home = Path(str(overrides["home"])) if "home" in overrides else default_home()
     try:
-        return Settings(_env_file=home / ".env", **overrides)  # type: ignore[call-arg]
+        factory: Any = Settings  # pydantic-settings' private init args (_env_file) are not in its signature
+        return factory(_env_file=home / ".env", **overrides)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise _explain(exc) from None
 

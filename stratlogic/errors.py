@@ -29,6 +29,10 @@ class DatabaseUnavailableError(DatabaseError):
     """The database cannot be reached (refused, silent, or dropped the connection)."""
 
 
+class DatabaseBusyError(DatabaseError):
+    """A lock or statement timeout ran out: another writer held what this one needed for too long."""
+
+
 class PoolExhaustedError(DatabaseError):
     """Every pooled connection is in use and none came free in time."""
 
@@ -78,6 +82,7 @@ class InvalidFilterError(ValidationError):
 __all__ = [
     "ConfigError",
     "ConflictError",
+    "DatabaseBusyError",
     "DatabaseError",
     "DatabaseUnavailableError",
     "InvalidFilterError",

@@ -16,7 +16,7 @@ from stratlogic.config import Settings
 
 MASK = "***"
 _PATTERNS = [
-    re.compile(r"\$argon2(?:id|i|d)\$[^\s'\",]+"),  # argon2 password hashes
+    re.compile(r"\$argon2(?:id|i|d)\$[A-Za-z0-9+/=$,.-]+"),  # argon2 password hashes (they contain commas)
     re.compile(r"(?<=://)([^:/@\s]+):([^@\s]+)(?=@)"),  # user:password@ in URLs
     re.compile(r"(?i)\b(password|passwd|secret|token|api_key|access_key|secret_key)(\s*[=:]\s*)(\S+)"),
 ]

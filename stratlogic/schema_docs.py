@@ -102,7 +102,7 @@ def render_schema() -> str:
 
 def _model_doc(table_name: str) -> str:
     for mapper in Base.registry.mappers:
-        if mapper.local_table.name == table_name:  # type: ignore[union-attr]
+        if getattr(mapper.local_table, "name", None) == table_name:
             text = mapper.class_.__doc__ or ""
             return " ".join(line.strip() for line in text.strip().splitlines()).replace("``", "`")
     return ""

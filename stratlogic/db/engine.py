@@ -40,7 +40,7 @@ def _sqlite_engine(settings: Settings, **overrides: Any) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]  # we emit BEGIN ourselves
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={int(busy_ms)}",
                        "synchronous=NORMAL"):

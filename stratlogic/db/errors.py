@@ -9,7 +9,14 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
-from stratlogic.errors import DatabaseError, DatabaseUnavailableError, PoolExhaustedError
+from stratlogic.errors import DatabaseBusyError, DatabaseError, DatabaseUnavailableError, PoolExhaustedError
+
+_BUSY = {
+    "database is locked": "the SQLite database stayed locked by another writer longer than the busy timeout "
+                          "(STRATLOGIC_SQLITE_BUSY_TIMEOUT_MS)",
+    "lock timeout": "a row or table lock was held by another transaction longer than lock_timeout",
+    "statement timeout": "the statement ran longer than STRATLOGIC_STATEMENT_TIMEOUT_MS and was cancelled",
+}
 
 
 def describe_unavailable(engine: Engine, exc: BaseException) -> DatabaseUnavailableError:
@@ -33,6 +40,9 @@ def translated(engine: Engine) -> Iterator[None]:
     except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
         if exc.connection_invalidated or _is_connection_error(exc):
             raise describe_unavailable(engine, exc) from exc
+        busy = next((why for marker, why in _BUSY.items() if marker in str(exc.orig).lower()), None)
+        if busy:
+            raise DatabaseBusyError(f"{busy}; nothing was changed, try again") from exc
         raise
 
 

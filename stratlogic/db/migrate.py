@@ -7,7 +7,7 @@ connection hooks so that online runs, offline SQL and drift checks all compare t
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +116,7 @@ def alembic_config(settings: Settings, connection: Connection | None = None,
     """An Alembic Config for the project's migrations, optionally bound to a live connection."""
     cfg = Config(str(PROJECT_ROOT / "alembic.ini"), stdout=io.StringIO())
     cfg.set_main_option("script_location", str(script_location or PROJECT_ROOT / "migrations"))
+    cfg.attributes["settings"] = settings
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
@@ -226,8 +227,8 @@ def history(settings: Settings) -> list[Revision]:
                      rev.revision == now) for rev in script.walk_revisions()]
 
 
-def _down(value: str | tuple[str, ...] | None) -> str | None:
-    return ", ".join(value) if isinstance(value, tuple) else value
+def _down(value: str | Sequence[str] | None) -> str | None:
+    return value if value is None or isinstance(value, str) else ", ".join(value)
 
 
 def check(settings: Settings) -> list[str]:

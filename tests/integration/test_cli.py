@@ -1,0 +1,72 @@
+"""The ``stratlogic`` command on real databases: db commands, health, and errors as one clear line."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import run_cli
+
+
+@pytest.fixture
+def env(empty_url: str, tmp_path: Path) -> dict[str, str]:
+    return {"STRATLOGIC_DATABASE_URL": empty_url, "STRATLOGIC_HOME": str(tmp_path)}
+
+
+def test_db_lifecycle_through_the_cli(env: dict[str, str]) -> None:
+    assert run_cli("db", "current", env=env).stdout.strip() == "base"
+    upgraded = run_cli("db", "upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert run_cli("db", "current", env=env).stdout.strip() == "0001"
+    checked = run_cli("db", "check", env=env)
+    assert checked.returncode == 0 and "agree" in checked.stdout
+    assert "0001" in run_cli("db", "history", env=env).stdout
+    refused = run_cli("db", "upgrade", "base", env=env)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: upgrade to 'base' refused") and "Traceback" not in refused.stderr
+    back = run_cli("db", "downgrade", "--steps", "1", env=env)
+    assert back.returncode == 0, back.stderr
+    assert run_cli("db", "current", env=env).stdout.strip() == "base"
+
+
+def test_db_check_exits_1_and_lists_drift(env: dict[str, str]) -> None:
+    result = run_cli("db", "check", env=env)
+    assert result.returncode == 1
+    assert "drift" in result.stderr and "not at head" in result.stderr
+
+
+def test_health_json_on_a_healthy_database(env: dict[str, str]) -> None:
+    run_cli("db", "upgrade", env=env)
+    result = run_cli("health", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["current_revision"] == report["head_revision"] == "0001"
+
+
+def test_health_on_a_down_database_is_quick_json_and_exit_1(tmp_path: Path) -> None:
+    env = {"STRATLOGIC_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/none",
+           "STRATLOGIC_HOME": str(tmp_path)}
+    started = time.monotonic()
+    result = run_cli("health", "--json", env=env)
+    assert time.monotonic() - started < 8
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert not report["reachable"] and "127.0.0.1:1/none" in report["message"]
+
+
+def test_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    result = run_cli("db", "current", env={"STRATLOGIC_POOL_SIZE": "many", "STRATLOGIC_HOME": str(tmp_path)})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: STRATLOGIC_POOL_SIZE: Input should be a valid integer, unable to parse string as an integer "
+        "(got 'many')"]
+
+
+def test_upgrade_sql_prints_sql_without_touching_the_database(env: dict[str, str]) -> None:
+    result = run_cli("db", "upgrade", "--sql", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "CREATE TABLE users" in result.stdout
+    assert run_cli("db", "current", env=env).stdout.strip() == "base"
