@@ -25,13 +25,16 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks o
 
 
 @app.command()
-def health(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def health(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    timeout: Annotated[int, typer.Option("--timeout", min=1, help="Seconds to wait for a silent server.")] = 3,
+) -> None:
     """Check the database: reachable, latency, schema revision. Exit 1 when unhealthy.
 
     Example: stratlogic health --json
     """
     with cli_errors():
-        engine = make_engine(settings())
+        engine = make_engine(settings().model_copy(update={"connect_timeout": timeout}))
         try:
             report = db_health.check(engine)
         finally:
