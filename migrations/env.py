@@ -5,11 +5,10 @@ Alembic's documented recipe, and the package's own API (stratlogic.db.migrate) a
 """
 
 from alembic import context
-from sqlalchemy import Connection, Engine, pool
+from sqlalchemy import Connection, Engine
 
 from stratlogic.config import Settings, load_settings
-from stratlogic.db.engine import make_engine
-from stratlogic.db.migrate import finish_connection, migration_options, prepare_connection
+from stratlogic.db.migrate import finish_connection, migration_engine, migration_options, prepare_connection
 
 config = context.config
 
@@ -47,7 +46,7 @@ def run_migrations_online() -> None:
     if isinstance(handed, Connection):
         _run(handed)
         return
-    engine = handed if isinstance(handed, Engine) else make_engine(_settings(), poolclass=pool.NullPool)
+    engine = handed if isinstance(handed, Engine) else migration_engine(_settings())
     with engine.connect() as connection:
         _run(connection)
         connection.commit()

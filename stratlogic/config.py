@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     connect_timeout: int = Field(default=5, ge=1, le=600)
     statement_timeout_ms: int = Field(default=60_000, ge=0)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    migration_lock_timeout_ms: int = Field(default=5_000, ge=1)
+    migration_statement_timeout_ms: int = Field(default=60_000, ge=0)
 
     @field_validator("log_level", mode="before")
     @classmethod

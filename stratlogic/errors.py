@@ -63,7 +63,11 @@ class NotFoundError(StratLogicError, LookupError):
 
 
 class ConflictError(StratLogicError):
-    """A write would break a unique or foreign-key rule."""
+    """A write would break a unique or foreign-key rule; ``field``/``value`` name the clash when known."""
+
+    def __init__(self, message: str, *, field: str | None = None, value: str | None = None) -> None:
+        self.field, self.value = field, value
+        super().__init__(message)
 
 
 class ValidationError(StratLogicError, ValueError):

@@ -8,6 +8,7 @@ pre-ping pool, a connect timeout (a silent server must not hang us) and a statem
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,19 @@ SQLITE_BEGIN = "sqlite_begin"
 _BEGIN_MODES = {"IMMEDIATE", "DEFERRED", "EXCLUSIVE"}
 
 
-def make_engine(settings: Settings, **overrides: Any) -> Engine:
-    """Create the engine the settings describe; ``overrides`` go to ``create_engine`` (tests, tools)."""
+def make_engine(settings: Settings, *, server_settings: Mapping[str, str] | None = None,
+                **overrides: Any) -> Engine:
+    """Create the engine the settings describe.
+
+    Args:
+        settings: where and how to connect.
+        server_settings: PostgreSQL settings sent at connection start-up (e.g. ``lock_timeout``), so
+            they hold before any transaction begins; ignored on SQLite.
+        overrides: passed to ``create_engine`` (tests, tools).
+    """
     if settings.backend == "sqlite":
         return _sqlite_engine(settings, **overrides)
-    return _postgres_engine(settings, **overrides)
+    return _postgres_engine(settings, dict(server_settings or {}), **overrides)
 
 
 def _sqlite_engine(settings: Settings, **overrides: Any) -> Engine:
@@ -57,8 +66,9 @@ def _sqlite_engine(settings: Settings, **overrides: Any) -> Engine:
     return engine
 
 
-def _postgres_engine(settings: Settings, **overrides: Any) -> Engine:
-    server_options = f"-c statement_timeout={settings.statement_timeout_ms}"
+def _postgres_engine(settings: Settings, server_settings: dict[str, str], **overrides: Any) -> Engine:
+    server_settings = {"statement_timeout": str(settings.statement_timeout_ms), **server_settings}
+    server_options = " ".join(f"-c {name}={value}" for name, value in server_settings.items())
     options: dict[str, Any] = {
         "pool_pre_ping": True,
         "pool_size": settings.pool_size,

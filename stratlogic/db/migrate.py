@@ -19,7 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Identity, pool
+from sqlalchemy import Connection, Engine, Identity, pool
 
 from stratlogic.config import Settings
 from stratlogic.db.engine import make_engine
@@ -85,7 +85,7 @@ def prepare_connection(connection: Connection) -> None:
     SQLite: foreign keys off, because a batch migration rebuilds a table (create, copy, drop, rename)
     and dropping the old table with foreign keys on would cascade deletes into child tables. The pragma
     is a no-op inside a transaction, so it goes straight to the driver, before BEGIN.
-    PostgreSQL: bounded lock and statement timeouts, so DDL never queues behind a long transaction.
+    (PostgreSQL's lock and statement timeouts come with the connection: see ``migration_engine``.)
     """
     if connection.dialect.name == "sqlite":
         raw = connection.connection.driver_connection
@@ -94,9 +94,6 @@ def prepare_connection(connection: Connection) -> None:
         if raw.execute("PRAGMA foreign_keys").fetchone()[0]:
             raise MigrationError("cannot turn SQLite foreign keys off: hand migrations a connection "
                                  "with no open transaction")
-    else:
-        connection.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
-        connection.exec_driver_sql("SET LOCAL statement_timeout = '60s'")
 
 
 def finish_connection(connection: Connection) -> None:
@@ -122,10 +119,22 @@ def alembic_config(settings: Settings, connection: Connection | None = None,
     return cfg
 
 
+def migration_engine(settings: Settings) -> Engine:
+    """An unpooled engine for migrations: pragmas and settings die with each connection.
+
+    On PostgreSQL the lock and statement timeouts are sent at connection start-up, so DDL fails fast
+    instead of queueing behind a long transaction (and blocking everyone queued behind it), and they
+    hold outside transactions too, where CREATE INDEX CONCURRENTLY runs.
+    """
+    timeouts = {"lock_timeout": str(settings.migration_lock_timeout_ms),
+                "statement_timeout": str(settings.migration_statement_timeout_ms)}
+    return make_engine(settings, server_settings=timeouts, poolclass=pool.NullPool)
+
+
 @contextmanager
 def _connected(settings: Settings) -> Iterator[Connection]:
     """A short-lived connection of its own (NullPool): pragmas and SETs die with it."""
-    engine = make_engine(settings, poolclass=pool.NullPool)
+    engine = migration_engine(settings)
     try:
         with translated(engine), engine.connect() as connection:
             yield connection
@@ -276,4 +285,4 @@ def revision(settings: Settings, message: str, *, autogenerate: bool = True) -> 
 
 
 __all__ = ["PROJECT_ROOT", "Revision", "alembic_config", "check", "current", "downgrade", "finish_connection",
-           "heads", "history", "migration_options", "prepare_connection", "revision", "upgrade"]
+           "heads", "history", "migration_engine", "migration_options", "prepare_connection", "revision", "upgrade"]

@@ -24,6 +24,7 @@ class Artifact(Base):
         CheckConstraint("length(sha256) = 64", name="sha256_length"),
         Index("ix_artifacts_job_id_sha256", "job_id", "sha256"),
         Index("ix_artifacts_created_at", "created_at"),
+        Index("ix_artifacts_created_at_id", "created_at", "id"),  # newest-first keyset pages
     )
 
     id: Mapped[int] = id_column()

@@ -55,6 +55,7 @@ class ScrapingJob(Base):
                         name="finished_after_started"),
         Index("ix_scraping_jobs_status_created_at", "status", "created_at"),
         Index("ix_scraping_jobs_owner_id_created_at", "owner_id", "created_at"),
+        Index("ix_scraping_jobs_created_at_id", "created_at", "id"),  # newest-first keyset pages
     )
 
     id: Mapped[int] = id_column()

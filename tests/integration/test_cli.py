@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from stratlogic.db import migrate
 from tests.cli_helpers import run_cli
 
 
@@ -20,15 +21,17 @@ def test_db_lifecycle_through_the_cli(env: dict[str, str]) -> None:
     assert run_cli("db", "current", env=env).stdout.strip() == "base"
     upgraded = run_cli("db", "upgrade", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert run_cli("db", "current", env=env).stdout.strip() == "0001"
+    assert run_cli("db", "current", env=env).stdout.strip() == migrate.heads()[0]
     checked = run_cli("db", "check", env=env)
     assert checked.returncode == 0 and "agree" in checked.stdout
     assert "0001" in run_cli("db", "history", env=env).stdout
-    refused = run_cli("db", "upgrade", "base", env=env)
+    refused = run_cli("db", "upgrade", "0001", env=env)
     assert refused.returncode == 1
-    assert refused.stderr.startswith("error: upgrade to 'base' refused") and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("error: upgrade to '0001' refused") and "Traceback" not in refused.stderr
     back = run_cli("db", "downgrade", "--steps", "1", env=env)
     assert back.returncode == 0, back.stderr
+    assert run_cli("db", "current", env=env).stdout.strip() == "0001"
+    assert run_cli("db", "downgrade", "base", env=env).returncode == 0
     assert run_cli("db", "current", env=env).stdout.strip() == "base"
 
 
@@ -43,7 +46,7 @@ def test_health_json_on_a_healthy_database(env: dict[str, str]) -> None:
     result = run_cli("health", "--json", env=env)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["ok"] and report["current_revision"] == report["head_revision"] == "0001"
+    assert report["ok"] and report["current_revision"] == report["head_revision"] == migrate.heads()[0]
 
 
 @pytest.mark.parametrize("target", ["refused", "silent"])

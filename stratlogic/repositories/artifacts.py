@@ -1,0 +1,119 @@
+"""Artifact rows and their key/value metadata (the objects themselves live in the artifact store)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, distinct, func, select
+
+from stratlogic.errors import ValidationError
+from stratlogic.models import Artifact, ArtifactMetadata
+from stratlogic.repositories.base import Repository
+
+METADATA_KEY = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class KeyCoverage:
+    """How many artifacts carry a metadata key, and what share of all artifacts that is."""
+
+    key: str
+    artifacts: int
+    share: float
+
+
+def _check_metadata(values: Mapping[str, Any]) -> None:
+    for key, value in values.items():
+        if not isinstance(key, str) or not METADATA_KEY.fullmatch(key):
+            raise ValidationError(f"metadata key {key!r} is not valid: use 1-100 of a-z, 0-9, '_', '.', '-', "
+                                  "starting with a letter")
+        if not _is_json(value):
+            raise ValidationError(f"metadata {key!r}: {type(value).__name__} values cannot be stored; use "
+                                  "str, int, float, bool, None, or lists/dicts of those")
+
+
+def _is_json(value: Any) -> bool:
+    if isinstance(value, _SCALARS):
+        return not (isinstance(value, float) and value != value)  # NaN is not JSON
+    if isinstance(value, list):
+        return all(_is_json(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+    return False
+
+
+class MetadataRepository(Repository[ArtifactMetadata]):
+    """Rows of artifact_metadata; used through ArtifactRepository."""
+
+    model = ArtifactMetadata
+    resource = "artifact metadata"
+    filterable = ("id", "artifact_id", "key")
+    sortable = ("id", "key")
+
+
+class ArtifactRepository(Repository[Artifact]):
+    """Artifact rows, their metadata, and metadata statistics."""
+
+    model = Artifact
+    resource = "artifact"
+    filterable = ("id", "job_id", "bucket", "object_key", "filename", "content_type", "size_bytes", "sha256",
+                  "created_at")
+    sortable = ("id", "job_id", "filename", "content_type", "size_bytes", "created_at")
+    writable = ("filename", "content_type")
+
+    def for_job(self, job_id: int) -> list[Artifact]:
+        """Every artifact of a job, oldest first."""
+        return list(self.iterate({"job_id": job_id}))
+
+    def by_checksum(self, job_id: int, sha256: str) -> Artifact | None:
+        """The job's artifact with this content, if it already has one (for de-duplication)."""
+        found = self.list({"job_id": job_id, "sha256": sha256.lower()}, limit=1)
+        return found[0] if found else None
+
+    def set_metadata(self, artifact_id: int, values: Mapping[str, Any]) -> None:
+        """Set many metadata keys at once (insert or replace); other keys are left alone."""
+        _check_metadata(values)
+        self.get(artifact_id)
+        rows = [{"artifact_id": artifact_id, "key": key, "value": value} for key, value in values.items()]
+        MetadataRepository(self.uow).upsert_many(rows, conflict=("artifact_id", "key"), update_fields=("value",))
+
+    def metadata(self, artifact_id: int) -> dict[str, Any]:
+        """An artifact's metadata as a dict."""
+        rows = self.session.execute(select(ArtifactMetadata.key, ArtifactMetadata.value)
+                                    .where(ArtifactMetadata.artifact_id == artifact_id)
+                                    .order_by(ArtifactMetadata.key))
+        return dict(rows.tuples().all())
+
+    def delete_metadata(self, artifact_id: int, keys: Iterable[str]) -> int:
+        """Remove these keys from an artifact; returns how many existed."""
+        wanted = list(keys)
+        if not wanted:
+            return 0
+        result = self.session.execute(delete(ArtifactMetadata).where(
+            ArtifactMetadata.artifact_id == artifact_id, ArtifactMetadata.key.in_(wanted)))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def find_by_metadata(self, key: str, value: Any, *, limit: int = 100) -> list[Artifact]:
+        """Artifacts whose metadata ``key`` equals ``value`` (compared as JSON values)."""
+        _check_metadata({key: value})
+        self._check_limit(limit)
+        matching = select(ArtifactMetadata.artifact_id).where(ArtifactMetadata.key == key,
+                                                             ArtifactMetadata.value == value)
+        query = select(Artifact).where(Artifact.id.in_(matching)).order_by(Artifact.id).limit(limit)
+        return list(self.session.scalars(query))
+
+    def metadata_coverage(self) -> list[KeyCoverage]:
+        """For each metadata key: how many artifacts carry it and their share of all artifacts (in SQL)."""
+        total = self.count()
+        rows = self.session.execute(
+            select(ArtifactMetadata.key, func.count(distinct(ArtifactMetadata.artifact_id)).label("n"))
+            .group_by(ArtifactMetadata.key).order_by(func.count(distinct(ArtifactMetadata.artifact_id)).desc(),
+                                                     ArtifactMetadata.key)).all()
+        return [KeyCoverage(key, n, n / total if total else 0.0) for key, n in rows]
+
+
+__all__ = ["ArtifactRepository", "KeyCoverage", "MetadataRepository"]

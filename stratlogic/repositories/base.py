@@ -1,0 +1,286 @@
+"""The generic repository: typed CRUD, safe filtering and sorting, both kinds of pagination, bulk writes.
+
+Every read and write of rows goes through a repository. Subclasses declare the model, a resource name
+for messages, and which fields may be filtered, sorted and written; everything else is refused by name.
+Each write runs in a savepoint, so a refused write changes nothing and the caller's transaction stays
+usable (a notebook can catch the error and carry on).
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+import pandas as pd
+from sqlalchemy import Select, Table, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from stratlogic.db.session import UnitOfWork
+from stratlogic.errors import NotFoundError, ValidationError
+from stratlogic.models import Base
+from stratlogic.repositories import _cursor
+from stratlogic.repositories._errors import integrity
+from stratlogic.repositories._filters import Field, Filter, Order, field_for, parse_filters, parse_sort
+
+ModelT = TypeVar("ModelT", bound=Base)
+Filters = Mapping[str, Any] | None
+Sort = str | Sequence[str] | None
+#: SQLite allows 32766 bound parameters per statement; stay well under it on both engines.
+MAX_PARAMETERS = 30_000
+
+
+@dataclass(frozen=True)
+class Page(Generic[ModelT]):
+    """One keyset page: its rows, and the cursor of the next page (None on the last page)."""
+
+    items: list[ModelT]
+    next_cursor: str | None
+    limit: int
+    total: int | None = field(default=None)
+
+    @property
+    def has_more(self) -> bool:
+        """Whether another page follows."""
+        return self.next_cursor is not None
+
+
+class Repository(Generic[ModelT]):
+    """Typed access to one table. Subclasses set ``model``, ``resource`` and the field whitelists."""
+
+    model: type[ModelT]
+    resource: ClassVar[str]
+    filterable: ClassVar[tuple[str, ...]] = ("id",)
+    sortable: ClassVar[tuple[str, ...]] = ("id",)
+    writable: ClassVar[tuple[str, ...]] = ()
+    hidden: ClassVar[frozenset[str]] = frozenset()
+    default_sort: ClassVar[tuple[str, ...]] = ("id",)
+    primary_key: ClassVar[str] = "id"
+    max_limit: ClassVar[int] = 10_000
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.session: Session = uow.session
+        self._filter_fields = {name: self._field(name) for name in self.filterable}
+        self._sort_fields = {name: self._field(name) for name in self.sortable}
+
+    def _field(self, name: str) -> Field:
+        column: InstrumentedAttribute[Any] = getattr(self.model, name)
+        return field_for(name, column)
+
+    @property
+    def _table(self) -> Table:
+        return self.model.__table__  # type: ignore[return-value]
+
+    @property
+    def _pk(self) -> InstrumentedAttribute[Any]:
+        return getattr(self.model, self.primary_key)  # type: ignore[no-any-return]
+
+    # ----- reads ---------------------------------------------------------------------------------------
+    def get(self, ident: Any) -> ModelT:
+        """The row with this primary key; raises NotFoundError naming it."""
+        found = self.get_or_none(ident)
+        if found is None:
+            raise NotFoundError(f"{self.resource} {ident!r} not found")
+        return found
+
+    def get_or_none(self, ident: Any) -> ModelT | None:
+        """The row with this primary key, or None."""
+        return self.session.get(self.model, ident)
+
+    def _select(self, filters: Filters) -> tuple[Select[Any], list[Filter]]:
+        parsed = parse_filters(filters, self._filter_fields, self.resource)
+        return select(self.model).where(*(f.clause() for f in parsed)), parsed
+
+    def count(self, filters: Filters = None) -> int:
+        """How many rows match (a separate query: pages never pay for a total they did not ask for)."""
+        parsed = parse_filters(filters, self._filter_fields, self.resource)
+        query = select(func.count()).select_from(self.model).where(*(f.clause() for f in parsed))
+        return int(self.session.scalar(query) or 0)
+
+    def exists(self, filters: Filters = None) -> bool:
+        """Whether any row matches."""
+        query, _ = self._select(filters)
+        return bool(self.session.scalar(select(query.limit(1).exists())))
+
+    def _orders(self, sort: Sort) -> list[Order]:
+        orders = parse_sort(sort, self._sort_fields, self.resource, self.default_sort)
+        if not any(order.field.name == self.primary_key for order in orders):  # unique last key: total order
+            orders.append(Order(self._field(self.primary_key), orders[-1].descending))
+        return orders
+
+    def _order_by(self, orders: Sequence[Order]) -> list[Any]:
+        clauses = []
+        for order in orders:
+            clause = order.field.column.desc() if order.descending else order.field.column.asc()
+            clauses.append(clause.nulls_last() if order.field.nullable else clause)
+        return clauses
+
+    def _check_limit(self, limit: int) -> None:
+        if not 1 <= limit <= self.max_limit:
+            raise ValidationError(f"limit must be between 1 and {self.max_limit}, got {limit}")
+
+    def list(self, filters: Filters = None, *, sort: Sort = None, limit: int = 50, offset: int = 0) -> list[ModelT]:
+        """One offset page (fine for small screens; use ``page`` for deep paging through large tables)."""
+        self._check_limit(limit)
+        if offset < 0:
+            raise ValidationError(f"offset must be 0 or more, got {offset}")
+        query, _ = self._select(filters)
+        query = query.order_by(*self._order_by(self._orders(sort))).limit(limit).offset(offset)
+        return list(self.session.scalars(query))
+
+    def page(self, filters: Filters = None, *, sort: Sort = None, limit: int = 50, cursor: str | None = None,
+             with_total: bool = False) -> Page[ModelT]:
+        """One keyset page: as fast at page 10,000 as at page 1. Pass ``next_cursor`` to get the next."""
+        self._check_limit(limit)
+        query, parsed = self._select(filters)
+        orders = self._orders(sort)
+        query_id = _cursor.fingerprint(orders, parsed)
+        if cursor:
+            values = self._codec().decode(cursor, query_id, orders)
+            query = query.where(_cursor.after(orders, values))
+        rows = builtins.list(self.session.scalars(query.order_by(*self._order_by(orders)).limit(limit + 1)))
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = [getattr(rows[-1], order.field.name) for order in orders]
+            next_cursor = self._codec().encode(query_id, last)
+        total = self.count(filters) if with_total else None
+        return Page(rows, next_cursor, limit, total)
+
+    def iterate(self, filters: Filters = None, *, sort: Sort = None, batch: int = 1000) -> Iterator[ModelT]:
+        """Every matching row, fetched a keyset page at a time (memory stays flat on any table size)."""
+        cursor: str | None = None
+        while True:
+            page = self.page(filters, sort=sort, limit=batch, cursor=cursor)
+            yield from page.items  # the identity map holds clean rows weakly: memory stays flat
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def _codec(self) -> _cursor.CursorCodec:
+        settings = self.uow.database.settings
+        secret = settings.audit_key.get_secret_value() if settings.audit_key else \
+            self.uow.database.engine.url.render_as_string(hide_password=False)
+        return _cursor.CursorCodec(hashlib.sha256(f"stratlogic-cursor:{secret}".encode()).digest())
+
+    def frame(self, filters: Filters = None, *, sort: Sort = None, limit: int = 1000, offset: int = 0) -> pd.DataFrame:
+        """Matching rows as a DataFrame of their visible columns (hidden ones, such as hashes, never appear)."""
+        self._check_limit(limit)
+        _, parsed = self._select(filters)
+        columns = [c for c in self._table.columns if c.name not in self.hidden]
+        query = (select(*columns).where(*(f.clause() for f in parsed))
+                 .order_by(*self._order_by(self._orders(sort))).limit(limit).offset(offset))
+        result = self.session.execute(query)
+        return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+    # ----- writes --------------------------------------------------------------------------------------
+    def add(self, entity: ModelT) -> ModelT:
+        """Insert one row and return it with its id."""
+        with self.session.begin_nested(), integrity(self.resource, _values(entity)):
+            self.session.add(entity)
+            self.session.flush()
+        return entity
+
+    def add_many(self, rows: Sequence[Mapping[str, Any]]) -> builtins.list[int]:
+        """Insert many rows with one statement per batch; return their ids in input order."""
+        if not rows:
+            return []
+        self._check_columns(rows[0].keys(), set(self._table.columns.keys()))
+        ids: builtins.list[int] = []
+        with self.session.begin_nested(), integrity(self.resource, rows[0] if len(rows) == 1 else None):
+            for chunk in _chunks(rows, len(rows[0])):
+                statement = insert(self.model).returning(self._pk, sort_by_parameter_order=True)
+                ids += builtins.list(self.session.scalars(statement, list(chunk)))
+        return ids
+
+    def update(self, ident: Any, **changes: Any) -> ModelT:
+        """Change writable fields of one row; unknown or read-only fields are refused by name."""
+        self._check_columns(changes.keys(), set(self.writable))
+        entity = self.get(ident)
+        with self.session.begin_nested(), integrity(self.resource, changes):
+            for name, value in changes.items():
+                setattr(entity, name, value)
+            self.session.flush()
+        return entity
+
+    def delete(self, ident: Any) -> None:
+        """Delete one row (children follow the table's ON DELETE rules)."""
+        entity = self.get(ident)
+        with self.session.begin_nested(), integrity(self.resource):
+            self.session.delete(entity)
+            self.session.flush()
+
+    def update_where(self, filters: Filters, **changes: Any) -> int:
+        """Change writable fields of every matching row; returns how many changed. Filters are required."""
+        self._check_columns(changes.keys(), set(self.writable))
+        ids = self._matching_ids(filters)
+        with self.session.begin_nested(), integrity(self.resource, changes):
+            for chunk in _chunks(ids, 1):
+                self.session.execute(update(self.model).where(self._pk.in_(chunk)).values(**changes)
+                                     .execution_options(synchronize_session="fetch"))
+        return len(ids)
+
+    def delete_where(self, filters: Filters) -> int:
+        """Delete every matching row; returns how many. Filters are required."""
+        ids = self._matching_ids(filters)
+        with self.session.begin_nested(), integrity(self.resource):
+            for chunk in _chunks(ids, 1):
+                self.session.execute(delete(self.model).where(self._pk.in_(chunk))
+                                     .execution_options(synchronize_session="fetch"))
+        return len(ids)
+
+    def _matching_ids(self, filters: Filters) -> builtins.list[Any]:
+        if not filters:
+            raise ValidationError(f"a bulk change to {self.resource} needs at least one filter")
+        parsed = parse_filters(filters, self._filter_fields, self.resource)
+        query = select(self._pk).where(*(f.clause() for f in parsed)).order_by(self._pk)
+        if self.uow.dialect == "postgresql":
+            query = query.with_for_update()
+        return builtins.list(self.session.scalars(query))
+
+    def upsert_many(self, rows: Sequence[Mapping[str, Any]], *, conflict: Sequence[str],
+                    update_fields: Sequence[str] | None = None) -> builtins.list[int]:
+        """Insert rows, or update ``update_fields`` where ``conflict`` (a unique key) already exists."""
+        if not rows:
+            return []
+        table_columns = set(self._table.columns.keys())
+        self._check_columns(rows[0].keys(), table_columns)
+        self._check_columns(conflict, table_columns)
+        targets = builtins.list(update_fields if update_fields is not None else
+                       [k for k in rows[0] if k not in conflict])
+        self._check_columns(targets, table_columns)
+        dialect_insert = postgresql.insert if self.uow.dialect == "postgresql" else sqlite.insert
+        ids: builtins.list[int] = []
+        with self.session.begin_nested(), integrity(self.resource):
+            for chunk in _chunks(rows, len(rows[0])):
+                statement = dialect_insert(self._table).values(builtins.list(chunk))
+                excluded = statement.excluded
+                statement = statement.on_conflict_do_update(
+                    index_elements=list(conflict), set_={name: excluded[name] for name in targets}
+                ) if targets else statement.on_conflict_do_nothing(index_elements=list(conflict))
+                ids += builtins.list(self.session.scalars(statement.returning(self._pk)))
+        self.session.expire_all()
+        return ids
+
+    def _check_columns(self, names: Any, allowed: set[str]) -> None:
+        unknown = sorted(set(names) - allowed)
+        if unknown:
+            raise ValidationError(f"{self.resource}: cannot write {', '.join(map(repr, unknown))}; "
+                                  f"allowed: {', '.join(sorted(allowed)) or 'none'}")
+
+
+def _values(entity: Base) -> dict[str, Any]:
+    return {c.key: getattr(entity, c.key, None) for c in entity.__table__.columns}
+
+
+def _chunks(items: Sequence[Any], width: int) -> Iterator[Sequence[Any]]:
+    size = max(1, MAX_PARAMETERS // max(width, 1))
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+__all__ = ["Filters", "Page", "Repository", "Sort"]

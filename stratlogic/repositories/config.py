@@ -1,0 +1,171 @@
+"""System configuration: typed values with a declared schema per key, secrets masked when listed.
+
+Every key is declared below (type, default, description, secret flag). Setting an undeclared key, or a
+value of the wrong type, is refused naming the key and what was expected. Unset keys read as their
+default, so the code never has to guess.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Annotated, Any, ClassVar, get_args, get_origin
+
+from pydantic import ConfigDict, TypeAdapter
+from pydantic import Field as Constraint
+from pydantic import ValidationError as PydanticError
+
+from stratlogic.errors import ValidationError
+from stratlogic.models import SystemConfig
+from stratlogic.repositories.base import Repository
+
+MASK = "***"
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """The declaration of one configuration key."""
+
+    key: str
+    type: Any
+    default: Any
+    description: str
+    secret: bool = False
+
+    @cached_property
+    def adapter(self) -> TypeAdapter[Any]:
+        """A strict pydantic validator for the declared type (``"5"`` is not an int, ``True`` is not 1)."""
+        return TypeAdapter(self.type, config=ConfigDict(strict=True))
+
+    @property
+    def type_name(self) -> str:
+        """The declared type, spelled as in Python (constraints left out): ``int``, ``list[str]``."""
+        base = get_args(self.type)[0] if get_origin(self.type) is Annotated else self.type
+        return base.__name__ if get_origin(base) is None and isinstance(base, type) else str(base)
+
+    def validate(self, value: Any) -> Any:
+        """The value, checked against the declared type; raises ValidationError naming the key and type."""
+        try:
+            return self.adapter.validate_python(value)
+        except PydanticError as exc:
+            problem = exc.errors(include_url=False)[0]["msg"]
+            raise ValidationError(f"config {self.key!r} expects {self.type_name}, got {value!r} "
+                                  f"({type(value).__name__}): {problem}") from None
+
+
+PositiveInt = Annotated[int, Constraint(ge=1)]
+PositiveFloat = Annotated[float, Constraint(gt=0)]
+
+DECLARED: dict[str, ConfigKey] = {k.key: k for k in [
+    ConfigKey("artifacts.max_size_bytes", PositiveInt, 100 * 1024 * 1024,
+              "Largest artifact accepted, in bytes."),
+    ConfigKey("artifacts.allowed_content_types", list[str],
+              ["text/html", "application/json", "text/csv", "application/pdf", "image/png", "image/jpeg",
+               "text/plain", "application/xml"],
+              "Content types an artifact may have."),
+    ConfigKey("jobs.default_max_retries", Annotated[int, Constraint(ge=0, le=100)], 3,
+              "Retries a new job gets unless it says otherwise."),
+    ConfigKey("jobs.lease_seconds", PositiveInt, 300,
+              "How long a claim lasts without a heartbeat before the job is recovered."),
+    ConfigKey("jobs.backoff_base_seconds", PositiveFloat, 30.0, "First retry delay; doubles each attempt."),
+    ConfigKey("jobs.backoff_max_seconds", PositiveFloat, 3600.0, "Longest retry delay."),
+    ConfigKey("audit.retention_days", PositiveInt, 365, "Audit rows older than this may be archived."),
+    ConfigKey("reports.default_window_days", PositiveInt, 30, "Window the reports cover by default."),
+    ConfigKey("scraper.user_agent", str, "StratLogicBot/1.0", "User-Agent header scrapers send."),
+    ConfigKey("scraper.rate_limit_per_second", PositiveFloat, 1.0, "Requests per second per target host."),
+    ConfigKey("scraper.proxy_url", str, "", "Outbound proxy for scrapers (may carry credentials).",
+              secret=True),
+]}
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """One key as listed: its value (masked when secret), whether it is the default, who set it."""
+
+    key: str
+    value: Any
+    type_name: str
+    description: str
+    is_secret: bool
+    is_default: bool
+    updated_by_id: int | None
+    updated_at: datetime | None
+
+
+def declared(key: str) -> ConfigKey:
+    """The declaration of ``key``; raises ValidationError listing the declared keys."""
+    try:
+        return DECLARED[key]
+    except KeyError:
+        raise ValidationError(f"unknown config key {key!r}; declared keys: {', '.join(sorted(DECLARED))}") from None
+
+
+def parse_text(key: str, text: str) -> Any:
+    """A value typed at a CLI prompt: JSON when it parses (``10``, ``true``, ``["a"]``), else the text."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    spec = declared(key)
+    if isinstance(value, int | float | bool | list | dict) and spec.type is str:
+        value = text  # a string key keeps what was typed, even if it looks like JSON
+    return spec.validate(value)
+
+
+class ConfigRepository(Repository[SystemConfig]):
+    """Typed get/set of configuration values."""
+
+    model = SystemConfig
+    resource = "config"
+    primary_key: ClassVar[str] = "key"
+    filterable = ("key", "is_secret", "updated_at")
+    sortable = ("key", "updated_at")
+    default_sort = ("key",)
+
+    def value(self, key: str) -> Any:
+        """The current value of ``key`` (its default when unset)."""
+        spec = declared(key)
+        row = self.get_or_none(key)
+        return spec.default if row is None else row.value
+
+    def set(self, key: str, value: Any, *, updated_by: int | None = None) -> ConfigEntry:
+        """Set ``key`` after checking the value against its declared type."""
+        spec = declared(key)
+        checked = spec.validate(value)
+        row = self.get_or_none(key)
+        if row is None:
+            row = self.add(SystemConfig(key=key, value=checked, description=spec.description,
+                                        is_secret=spec.secret, updated_by_id=updated_by))
+        else:
+            row.value, row.updated_by_id = checked, updated_by
+            self.session.flush()
+        return self._entry(spec, row)
+
+    def unset(self, key: str) -> bool:
+        """Return ``key`` to its default; False when it was not set."""
+        declared(key)
+        if self.get_or_none(key) is None:
+            return False
+        self.delete(key)
+        return True
+
+    def entry(self, key: str) -> ConfigEntry:
+        """One key as listed (secret values masked)."""
+        return self._entry(declared(key), self.get_or_none(key))
+
+    def entries(self) -> list[ConfigEntry]:
+        """Every declared key, set or not, in key order (secret values masked)."""
+        rows = {row.key: row for row in self.list(limit=self.max_limit)}
+        return [self._entry(spec, rows.get(key)) for key, spec in sorted(DECLARED.items())]
+
+    @staticmethod
+    def _entry(spec: ConfigKey, row: SystemConfig | None) -> ConfigEntry:
+        value = spec.default if row is None else row.value
+        shown = MASK if spec.secret and value not in ("", None) else value
+        return ConfigEntry(spec.key, shown, spec.type_name, spec.description, spec.secret, row is None,
+                           row.updated_by_id if row else None, row.updated_at if row else None)
+
+
+__all__ = ["DECLARED", "MASK", "ConfigEntry", "ConfigKey", "ConfigRepository", "declared", "parse_text"]
