@@ -185,6 +185,15 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+def rehash_verified(password: str) -> str:
+    """Hash a password that was just verified, with the current parameters (upgrading an old hash).
+
+    The strength policy is not applied: refusing a login because today's rules are stricter than the
+    ones the password was chosen under would lock the user out rather than protect them.
+    """
+    return _HASHER.hash(password)
+
+
 def needs_rehash(password_hash: str) -> bool:
     """Tell whether a hash was made with other parameters than the current ones.
 
@@ -269,5 +278,6 @@ __all__ = [
     "hash_password",
     "hash_token",
     "needs_rehash",
+    "rehash_verified",
     "verify_password",
 ]

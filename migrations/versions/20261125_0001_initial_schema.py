@@ -20,6 +20,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+#: JSONB on PostgreSQL; TEXT on SQLite (a column declared JSON there gets NUMERIC affinity, which turns
+#: the text 7200.0 into the integer 7200).
+JSON_DOCUMENT = (
+    sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql").with_variant(sa.Text(), "sqlite")
+)
+
 PG_GUARD_FUNCTION = """
 CREATE FUNCTION audit_logs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -107,9 +113,7 @@ def upgrade() -> None:
         sa.Column("resource_id", sa.String(length=64), nullable=True),
         sa.Column("ip_address", sa.String(length=45), nullable=True),
         sa.Column("user_agent", sa.String(length=500), nullable=True),
-        sa.Column(
-            "details", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
-        ),
+        sa.Column("details", JSON_DOCUMENT, nullable=False),
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
@@ -148,9 +152,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("priority", sa.Integer(), server_default="0", nullable=False),
-        sa.Column(
-            "options", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
-        ),
+        sa.Column("options", JSON_DOCUMENT, nullable=False),
         sa.Column("pages_done", sa.Integer(), server_default="0", nullable=False),
         sa.Column("pages_total", sa.Integer(), nullable=True),
         sa.Column("items_scraped", sa.Integer(), server_default="0", nullable=False),
@@ -195,9 +197,7 @@ def upgrade() -> None:
     op.create_table(
         "system_config",
         sa.Column("key", sa.String(length=100), nullable=False),
-        sa.Column(
-            "value", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
-        ),
+        sa.Column("value", JSON_DOCUMENT, nullable=False),
         sa.Column("description", sa.String(length=500), nullable=True),
         sa.Column("is_secret", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("updated_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
@@ -244,9 +244,7 @@ def upgrade() -> None:
         ),
         sa.Column("artifact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("key", sa.String(length=100), nullable=False),
-        sa.Column(
-            "value", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
-        ),
+        sa.Column("value", JSON_DOCUMENT, nullable=False),
         sa.ForeignKeyConstraint(
             ["artifact_id"],
             ["artifacts.id"],

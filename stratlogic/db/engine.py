@@ -42,7 +42,8 @@ def _sqlite_engine(settings: Settings, **overrides: Any) -> Engine:
     database = settings.url.database
     assert database is not None  # guaranteed by Settings validation
     Path(database).parent.mkdir(parents=True, exist_ok=True)
-    options: dict[str, Any] = {"connect_args": {"timeout": settings.sqlite_busy_timeout_ms / 1000}}
+    options: dict[str, Any] = {"connect_args": {"timeout": settings.sqlite_busy_timeout_ms / 1000},
+                               "hide_parameters": True}
     options.update(overrides)
     engine = create_engine(settings.url, **options)
     busy_ms = settings.sqlite_busy_timeout_ms
@@ -50,6 +51,10 @@ def _sqlite_engine(settings: Settings, **overrides: Any) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        # SQLite's lower()/upper() fold only A-Z; Python's fold all of Unicode, as PostgreSQL's do. Case-
+        # insensitive search (ILIKE is lower() LIKE lower() here) and the lower-case CHECKs rely on it.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+        dbapi_connection.create_function("upper", 1, _upper, deterministic=True)
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={int(busy_ms)}",
                        "synchronous=NORMAL"):
@@ -66,10 +71,19 @@ def _sqlite_engine(settings: Settings, **overrides: Any) -> Engine:
     return engine
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
 def _postgres_engine(settings: Settings, server_settings: dict[str, str], **overrides: Any) -> Engine:
     server_settings = {"statement_timeout": str(settings.statement_timeout_ms), **server_settings}
     server_options = " ".join(f"-c {name}={value}" for name, value in server_settings.items())
     options: dict[str, Any] = {
+        "hide_parameters": True,  # bound values (password hashes, secrets) never reach error messages
         "pool_pre_ping": True,
         "pool_size": settings.pool_size,
         "max_overflow": settings.max_overflow,

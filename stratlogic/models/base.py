@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
+import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Enum, Identity, Integer, MetaData, func
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Enum, Identity, Integer, MetaData, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -49,8 +50,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-#: JSON documents: JSONB on PostgreSQL (indexable, comparable), JSON text on SQLite.
-JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+class JsonText(TypeDecorator[Any]):
+    """JSON stored as TEXT on SQLite, with sorted keys.
+
+    SQLite gives a column declared ``JSON`` NUMERIC affinity, which silently turns the text ``7200.0``
+    into the integer 7200; TEXT affinity keeps the document as written. Sorted keys make the stored
+    text canonical, so equality on a JSON value is a plain text comparison.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+#: JSON documents: JSONB on PostgreSQL (indexable, comparable), canonical JSON text on SQLite.
+JsonDocument = JSON().with_variant(JSONB(), "postgresql").with_variant(JsonText(), "sqlite")
 
 #: 64-bit ids on PostgreSQL (identity columns); SQLite's rowid alias needs plain INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -23,9 +23,9 @@ from stratlogic.errors import ValidationError
 from stratlogic.repositories._filters import Filter, Order, to_json_value
 
 
-def fingerprint(orders: Sequence[Order], filters: Sequence[Filter]) -> str:
-    """A short stable digest of a query's sort order and filters."""
-    described = {"sort": [order.spec for order in orders],
+def fingerprint(table: str, orders: Sequence[Order], filters: Sequence[Filter]) -> str:
+    """A short stable digest of a query: its table, sort order and filters."""
+    described = {"table": table, "sort": [order.spec for order in orders],
                  "filters": sorted([f.field.name, f.op, _jsonable(f.value)] for f in filters)}
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -54,6 +54,8 @@ class CursorCodec:
     def decode(self, token: str, query: str, orders: Sequence[Order]) -> list[Any]:
         """The sort-key values in ``token``; raises ValidationError if it was edited or is for another query."""
         body, _, signature = token.partition(".")
+        if not token.isascii():
+            raise ValidationError("invalid cursor: not a cursor this package made")
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         except (binascii.Error, ValueError):

@@ -59,7 +59,8 @@ def explain(exc: IntegrityError, resource: str, values: Mapping[str, Any] | None
 def _conflict(resource: str, name: str, detail: str, text: str, values: Mapping[str, Any]) -> ConflictError:
     if match := _PG_KEY.search(detail):
         columns = [c.strip() for c in match.group("cols").split(",")]
-        shown = match.group("vals")
+        parts = match.group("vals").split(", ")
+        shown = ", ".join(repr(part) for part in parts) if len(parts) == len(columns) else repr(match.group("vals"))
     else:
         if match := _SQLITE_UNIQUE.search(text):
             columns = [part.strip().split(".")[-1] for part in match.group("cols").split(",")]

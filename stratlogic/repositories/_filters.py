@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Boolean, ColumnElement, DateTime, Enum, Float, Integer, Numeric, String, false, true
+from sqlalchemy import JSON, Boolean, ColumnElement, DateTime, Enum, Float, Integer, Numeric, String, false, or_, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from stratlogic.errors import InvalidFilterError, ValidationError
@@ -28,6 +29,7 @@ OPERATORS: dict[Kind, tuple[str, ...]] = {
     "datetime": ("eq", "gt", "gte", "lt", "lte", "isnull"),
     "bool": ("eq", "isnull"),
 }
+_MIN_INT, _MAX_INT = -(2**63), 2**63 - 1
 _TRUE, _FALSE = {"true", "1", "yes", "y", "on"}, {"false", "0", "no", "n", "off"}
 
 
@@ -80,8 +82,11 @@ class Filter:
         if self.op == "in":
             return column.in_(value) if value else false()
         if self.op == "not_in":
-            return column.not_in(value) if value else true()
-        comparisons = {"eq": column.__eq__, "ne": column.__ne__, "gt": column.__gt__, "gte": column.__ge__,
+            clause = column.not_in(value) if value else true()
+            return or_(clause, column.is_(None)) if self.field.nullable else clause
+        if self.op == "ne":  # like pandas: a missing value is "not equal" to anything
+            return or_(column != value, column.is_(None)) if self.field.nullable else column != value
+        comparisons = {"eq": column.__eq__, "gt": column.__gt__, "gte": column.__ge__,
                        "lt": column.__lt__, "lte": column.__le__}
         return comparisons[self.op](value)
 
@@ -151,7 +156,7 @@ def _coerce(field: Field, value: Any, key: str, kind: Kind | None = None) -> Any
     kind = kind or field.kind
     try:
         return _COERCERS[kind](field, value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValidationError(f"filter {key}: {value!r} is not a valid {kind} ({exc})") from None
 
 
@@ -164,10 +169,14 @@ def _as_text(_field: Field, value: Any) -> str:
 def _as_number(_field: Field, value: Any) -> int | float:
     if isinstance(value, bool):
         raise TypeError("a boolean is not a number")
-    if isinstance(value, int | float):
-        return value
-    text = str(value).strip()
-    return int(text) if text.lstrip("+-").isdigit() else float(text)
+    if not isinstance(value, int | float):
+        text = str(value).strip()
+        value = int(text) if text.lstrip("+-").isdigit() else float(text)
+    if isinstance(value, int) and not _MIN_INT <= value <= _MAX_INT:
+        raise ValueError("outside the 64-bit integer range")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value  # type: ignore[no-any-return]
 
 
 def _as_bool(_field: Field, value: Any) -> bool:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, distinct, func, select
+from sqlalchemy import bindparam, delete, distinct, func, select
 
 from stratlogic.errors import ValidationError
 from stratlogic.models import Artifact, ArtifactMetadata
@@ -38,7 +39,7 @@ def _check_metadata(values: Mapping[str, Any]) -> None:
 
 def _is_json(value: Any) -> bool:
     if isinstance(value, _SCALARS):
-        return not (isinstance(value, float) and value != value)  # NaN is not JSON
+        return not isinstance(value, float) or math.isfinite(value)  # NaN and infinities are not JSON
     if isinstance(value, list):
         return all(_is_json(item) for item in value)
     if isinstance(value, dict):
@@ -86,7 +87,7 @@ class ArtifactRepository(Repository[Artifact]):
         rows = self.session.execute(select(ArtifactMetadata.key, ArtifactMetadata.value)
                                     .where(ArtifactMetadata.artifact_id == artifact_id)
                                     .order_by(ArtifactMetadata.key))
-        return dict(rows.tuples().all())
+        return {key: value for key, value in rows.all()}
 
     def delete_metadata(self, artifact_id: int, keys: Iterable[str]) -> int:
         """Remove these keys from an artifact; returns how many existed."""
@@ -101,8 +102,9 @@ class ArtifactRepository(Repository[Artifact]):
         """Artifacts whose metadata ``key`` equals ``value`` (compared as JSON values)."""
         _check_metadata({key: value})
         self._check_limit(limit)
+        as_json = bindparam("metadata_value", value, type_=ArtifactMetadata.__table__.c.value.type)
         matching = select(ArtifactMetadata.artifact_id).where(ArtifactMetadata.key == key,
-                                                             ArtifactMetadata.value == value)
+                                                             ArtifactMetadata.value == as_json)
         query = select(Artifact).where(Artifact.id.in_(matching)).order_by(Artifact.id).limit(limit)
         return list(self.session.scalars(query))
 

@@ -123,11 +123,15 @@ class Repository(Generic[ModelT]):
         if not 1 <= limit <= self.max_limit:
             raise ValidationError(f"limit must be between 1 and {self.max_limit}, got {limit}")
 
+    @staticmethod
+    def _check_offset(offset: int) -> None:
+        if offset < 0:
+            raise ValidationError(f"offset must be 0 or more, got {offset}")
+
     def list(self, filters: Filters = None, *, sort: Sort = None, limit: int = 50, offset: int = 0) -> list[ModelT]:
         """One offset page (fine for small screens; use ``page`` for deep paging through large tables)."""
         self._check_limit(limit)
-        if offset < 0:
-            raise ValidationError(f"offset must be 0 or more, got {offset}")
+        self._check_offset(offset)
         query, _ = self._select(filters)
         query = query.order_by(*self._order_by(self._orders(sort))).limit(limit).offset(offset)
         return list(self.session.scalars(query))
@@ -138,7 +142,7 @@ class Repository(Generic[ModelT]):
         self._check_limit(limit)
         query, parsed = self._select(filters)
         orders = self._orders(sort)
-        query_id = _cursor.fingerprint(orders, parsed)
+        query_id = _cursor.fingerprint(self._table.name, orders, parsed)
         if cursor:
             values = self._codec().decode(cursor, query_id, orders)
             query = query.where(_cursor.after(orders, values))
@@ -170,6 +174,7 @@ class Repository(Generic[ModelT]):
     def frame(self, filters: Filters = None, *, sort: Sort = None, limit: int = 1000, offset: int = 0) -> pd.DataFrame:
         """Matching rows as a DataFrame of their visible columns (hidden ones, such as hashes, never appear)."""
         self._check_limit(limit)
+        self._check_offset(offset)
         _, parsed = self._select(filters)
         columns = [c for c in self._table.columns if c.name not in self.hidden]
         query = (select(*columns).where(*(f.clause() for f in parsed))
@@ -263,8 +268,14 @@ class Repository(Generic[ModelT]):
                     index_elements=list(conflict), set_={name: excluded[name] for name in targets}
                 ) if targets else statement.on_conflict_do_nothing(index_elements=list(conflict))
                 ids += builtins.list(self.session.scalars(statement.returning(self._pk)))
-        self.session.expire_all()
+        self._expire_loaded(ids)  # rows changed behind the ORM's back: reload them on next access
         return ids
+
+    def _expire_loaded(self, ids: Sequence[Any]) -> None:
+        wanted = set(ids)
+        for entity in list(self.session.identity_map.values()):
+            if isinstance(entity, self.model) and getattr(entity, self.primary_key) in wanted:
+                self.session.expire(entity)
 
     def _check_columns(self, names: Any, allowed: set[str]) -> None:
         unknown = sorted(set(names) - allowed)

@@ -37,7 +37,7 @@ class ConfigKey:
     @cached_property
     def adapter(self) -> TypeAdapter[Any]:
         """A strict pydantic validator for the declared type (``"5"`` is not an int, ``True`` is not 1)."""
-        return TypeAdapter(self.type, config=ConfigDict(strict=True))
+        return TypeAdapter(self.type, config=ConfigDict(strict=True, allow_inf_nan=False))
 
     @property
     def type_name(self) -> str:
@@ -104,13 +104,13 @@ def declared(key: str) -> ConfigKey:
 
 def parse_text(key: str, text: str) -> Any:
     """A value typed at a CLI prompt: JSON when it parses (``10``, ``true``, ``["a"]``), else the text."""
+    spec = declared(key)
+    if spec.type is str:
+        return spec.validate(text)  # a text key keeps exactly what was typed, even if it looks like JSON
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
         value = text
-    spec = declared(key)
-    if isinstance(value, int | float | bool | list | dict) and spec.type is str:
-        value = text  # a string key keeps what was typed, even if it looks like JSON
     return spec.validate(value)
 
 

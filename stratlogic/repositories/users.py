@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select
 from stratlogic.errors import NotFoundError, ValidationError
 from stratlogic.models import User, UserRole, utcnow
 from stratlogic.repositories.base import Filters, Repository
-from stratlogic.security import hash_password, needs_rehash, verify_password
+from stratlogic.security import hash_password, needs_rehash, rehash_verified, verify_password
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,63}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -136,7 +136,7 @@ class UserRepository(Repository[User]):
         if user is None or not user.is_active or not verify_password(user.password_hash, password):
             return None
         if user.password_hash and needs_rehash(user.password_hash):
-            user.password_hash = hash_password(password, username=user.username, email=user.email)
+            user.password_hash = rehash_verified(password)
         user.last_login_at = utcnow()
         self.session.flush()
         return user

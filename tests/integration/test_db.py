@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from stratlogic.db import Database
+from stratlogic.db import Database, migrate
 from stratlogic.db import health as db_health
 from stratlogic.db.engine import make_engine
 from stratlogic.errors import DatabaseBusyError, DatabaseUnavailableError, PoolExhaustedError
@@ -166,7 +166,7 @@ def test_connection_killed_mid_transaction_loses_nothing_committed(pg_database, 
 def test_health_reports_latency_and_revision(db: Database) -> None:
     report = db_health.check(db.engine)
     assert report.ok and report.reachable
-    assert report.current_revision == report.head_revision == "0002"
+    assert report.current_revision == report.head_revision == migrate.heads()[0]
     assert report.latency_ms is not None and report.latency_ms >= 0
     assert report.server_version
 

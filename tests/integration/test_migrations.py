@@ -85,9 +85,10 @@ def test_downgrade_by_steps_and_argument_errors(settings: Settings) -> None:
         migrate.downgrade(settings)
     with pytest.raises(MigrationError, match="at least 1, got 0"):
         migrate.downgrade(settings, steps=0)
+    below_head = migrate.script_directory().get_revision(migrate.heads()[0]).down_revision
     migrate.downgrade(settings, steps=1)
-    assert migrate.current(settings) == "0001"
-    migrate.downgrade(settings, steps=1)
+    assert migrate.current(settings) == below_head
+    migrate.downgrade(settings, "base")
     assert migrate.current(settings) is None
 
 
@@ -120,7 +121,7 @@ from alembic import op
 from stratlogic.db.migration_ops import batch_alter_keeping_triggers
 
 revision = "0099"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -171,7 +172,7 @@ def test_table_rebuild_keeps_rows_children_and_triggers(settings: Settings, db: 
     (scripts / "versions" / "0099_rebuild.py").write_text(textwrap.dedent(REBUILD))
     populate(db)
     db.dispose()
-    for action, revision in (("upgrade", "0099"), ("downgrade", "0002"), ("upgrade", "0099")):
+    for action, revision in (("upgrade", "0099"), ("downgrade", "0003"), ("upgrade", "0099")):
         run_scripts(settings, scripts, action, revision)
         with db.unit_of_work() as uow:
             assert uow.session.scalar(select(ScrapingJob.name)) == "j"
