@@ -1,7 +1,7 @@
 """Tables, constraints, enumerations and state-machine rules: the bottom layer above ``db``."""
 
 from stratlogic.models.artifact import Artifact, ArtifactMetadata
-from stratlogic.models.audit import AuditLog
+from stratlogic.models.audit import AuditLog, AuditPruneWindow
 from stratlogic.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
 from stratlogic.models.config import SystemConfig
 from stratlogic.models.enums import JobStatus, UserRole
@@ -14,6 +14,7 @@ __all__ = [
     "Artifact",
     "ArtifactMetadata",
     "AuditLog",
+    "AuditPruneWindow",
     "Base",
     "JobStatus",
     "ScrapingJob",

@@ -42,3 +42,13 @@ class AuditLog(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
     actor: Mapped[User | None] = relationship(back_populates="audit_logs")
+
+
+class AuditPruneWindow(Base):
+    """While a row here exists (inside the pruning transaction only), rows with ``id <= max_id`` may be
+    deleted from audit_logs: the one documented way to cut a prefix of the trail (see docs/audit.md).
+    """
+
+    __tablename__ = "audit_prune_window"
+
+    max_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)

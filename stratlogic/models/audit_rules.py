@@ -1,0 +1,111 @@
+"""The audit trail's rules: the closed set of actions and the canonical form each row is hashed in.
+
+docs/audit.md specifies the same format in prose, precisely enough to write an independent verifier.
+The canonical form is built from parsed values (never from stored text), so it survives PostgreSQL's
+JSONB key reordering and a restore into the other engine.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+FORMAT_VERSION = "v1"
+GENESIS = "0" * 64
+MASK = "***"
+_MAX_INT = 2**53  # integers beyond this are recorded as strings (JSON readers disagree past it)
+
+
+class AuditAction(enum.StrEnum):
+    """Every action the trail records. Adding one is a deliberate change to this list and docs/audit.md."""
+
+    USER_CREATED = "user.created"
+    USER_UPDATED = "user.updated"
+    USER_DELETED = "user.deleted"
+    USER_ACTIVATED = "user.activated"
+    USER_DEACTIVATED = "user.deactivated"
+    USER_VERIFIED = "user.verified"
+    USER_ROLE_CHANGED = "user.role_changed"
+    USER_PASSWORD_CHANGED = "user.password_changed"  # noqa: S105 (an action name, not a password)
+    USER_LOGGED_IN = "user.logged_in"
+    CONFIG_SET = "config.set"
+    CONFIG_UNSET = "config.unset"
+    ARTIFACT_CREATED = "artifact.created"
+    ARTIFACT_UPDATED = "artifact.updated"
+    ARTIFACT_DELETED = "artifact.deleted"
+    ARTIFACT_STORED = "artifact.stored"
+    ARTIFACT_METADATA_SET = "artifact.metadata_set"
+    ARTIFACT_METADATA_DELETED = "artifact.metadata_deleted"
+    JOB_CREATED = "job.created"
+    JOB_UPDATED = "job.updated"
+    JOB_DELETED = "job.deleted"
+    JOB_STATUS_CHANGED = "job.status_changed"
+    JOB_RECOVERED = "job.recovered"
+    ROW_CREATED = "row.created"
+    ROW_UPDATED = "row.updated"
+    ROW_DELETED = "row.deleted"
+    AUDIT_PRUNED = "audit.pruned"
+    AUDIT_CHECKPOINT = "audit.checkpoint"
+    BACKUP_CREATED = "backup.created"
+    BACKUP_RESTORED = "backup.restored"
+    RETENTION_CLEANED = "retention.cleaned"
+
+
+def timestamp(moment: datetime) -> str:
+    """UTC, microsecond precision, always the same width: ``2026-11-25T08:30:00.000000Z``."""
+    if moment.tzinfo is None:
+        raise ValueError("audit timestamps must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def clean_details(value: Any, secret_keys: frozenset[str] = frozenset()) -> Any:
+    """Details reduced to the JSON types the canonical form allows (strings, integers, booleans, null,
+    arrays, objects with string keys). Floats, decimals, big integers, dates and enums become strings;
+    keys named in ``secret_keys`` have their values masked.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): MASK if str(k) in secret_keys and v is not None else clean_details(v, secret_keys)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [clean_details(item, secret_keys) for item in items]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, enum.Enum):
+        return clean_details(value.value, secret_keys)
+    if isinstance(value, int):
+        return value if -_MAX_INT <= value <= _MAX_INT else str(value)
+    if isinstance(value, float | Decimal):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    if isinstance(value, datetime):
+        return timestamp(value) if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def canonical(occurred_at: datetime | str, actor_id: int | None, action: str, resource_type: str,
+              resource_id: str | None, ip_address: str | None, user_agent: str | None,
+              details: Any) -> bytes:
+    """The row as bytes: a compact JSON array with sorted object keys, UTF-8, no insignificant space."""
+    when = occurred_at if isinstance(occurred_at, str) else timestamp(occurred_at)
+    row = [FORMAT_VERSION, when, actor_id, action, resource_type, resource_id, ip_address, user_agent, details]
+    return orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
+
+
+def digest(prev_hash: str, canonical_row: bytes, key: bytes | None = None) -> str:
+    """``sha256(prev_hash || "\\n" || canonical)`` as hex, or HMAC-SHA256 with ``key`` when one is set."""
+    message = prev_hash.encode("ascii") + b"\n" + canonical_row
+    if key:
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hashlib.sha256(message).hexdigest()
+
+
+__all__ = ["FORMAT_VERSION", "GENESIS", "MASK", "AuditAction", "canonical", "clean_details", "digest", "timestamp"]
