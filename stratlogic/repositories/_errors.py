@@ -76,11 +76,17 @@ def _conflict(resource: str, name: str, detail: str, text: str, values: Mapping[
 
 @contextmanager
 def integrity(resource: str, values: Mapping[str, Any] | None = None) -> Iterator[None]:
-    """Re-raise IntegrityError as ConflictError / ValidationError; the unit of work then rolls back."""
+    """Re-raise IntegrityError as ConflictError / ValidationError.
+
+    The driver's error is kept as ``driver_error`` rather than chained, so a notebook user sees one clear
+    message and not a driver traceback (``stratlogic --debug`` and the attribute still give the cause).
+    """
     try:
         yield
     except IntegrityError as exc:
-        raise explain(exc, resource, values) from exc
+        error = explain(exc, resource, values)
+        error.driver_error = exc  # type: ignore[attr-defined]
+        raise error from None
 
 
 __all__ = ["explain", "integrity"]

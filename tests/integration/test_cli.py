@@ -76,3 +76,22 @@ def test_upgrade_sql_prints_sql_without_touching_the_database(env: dict[str, str
     assert result.returncode == 0, result.stderr
     assert "CREATE TABLE users" in result.stdout
     assert run_cli("db", "current", env=env).stdout.strip() == "base"
+
+
+def test_config_commands(env: dict[str, str]) -> None:
+    run_cli("db", "upgrade", env=env)
+    assert run_cli("config", "get", "jobs.lease_seconds", env=env).stdout.strip() == "300"
+    wrong = run_cli("config", "set", "jobs.lease_seconds", "ten", env=env)
+    assert wrong.returncode == 1
+    assert "config 'jobs.lease_seconds' expects int, got 'ten'" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert run_cli("config", "set", "jobs.lease_seconds", "600", env=env).returncode == 0
+    assert run_cli("config", "get", "jobs.lease_seconds", env=env).stdout.strip() == "600"
+    assert run_cli("config", "set", "scraper.proxy_url", "http://u:pw-77@proxy:3128", env=env).returncode == 0
+    listed = json.loads(run_cli("config", "list", "--json", env=env).stdout)
+    by_key = {row["key"]: row for row in listed}
+    assert by_key["scraper.proxy_url"]["value"] == "***" and "pw-77" not in json.dumps(listed)
+    assert by_key["jobs.lease_seconds"] == {**by_key["jobs.lease_seconds"], "value": 600, "default": False}
+    unknown = run_cli("config", "get", "nope", env=env)
+    assert unknown.returncode == 1 and "unknown config key 'nope'; declared keys:" in unknown.stderr
+    assert run_cli("config", "unset", "jobs.lease_seconds", env=env).returncode == 0
+    assert run_cli("config", "get", "jobs.lease_seconds", env=env).stdout.strip() == "300"

@@ -1009,3 +1009,19 @@ def test_for_job_returns_only_that_jobs_artifacts_oldest_first(db: Database, job
         assert [a.id for a in artifacts.for_job(job_id)] == mine
         assert [a.object_key for a in artifacts.for_job(other_job)] == ["theirs"]
         assert artifacts.for_job(empty_job) == []
+
+
+def test_conflict_error_hides_the_driver_traceback(db: Database) -> None:
+    """A notebook shows one clear error, not a driver traceback; the cause stays on ``driver_error``."""
+    import traceback
+
+    from sqlalchemy.exc import IntegrityError
+
+    with db.unit_of_work() as uow:
+        users = UserRepository(uow)
+        users.create("ada", "ada@example.com")
+        with pytest.raises(ConflictError) as caught:
+            users.create("ADA", "other@example.com")
+    shown = "".join(traceback.format_exception(caught.value))
+    assert "IntegrityError" not in shown and "psycopg" not in shown and "sqlite3" not in shown
+    assert isinstance(caught.value.driver_error, IntegrityError)  # type: ignore[attr-defined]
