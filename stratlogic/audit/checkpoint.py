@@ -17,6 +17,7 @@ from stratlogic.db import Database
 from stratlogic.errors import NotFoundError, ValidationError
 from stratlogic.models import AuditLog, utcnow
 from stratlogic.models.audit_rules import AuditAction, timestamp
+from stratlogic.repositories import _trail
 from stratlogic.repositories.audit import AuditRepository
 
 
@@ -54,7 +55,7 @@ def take(database: Database) -> Checkpoint:
     """Read the current tail, and record in the trail that a checkpoint was taken."""
     with database.unit_of_work() as uow:
         trail = AuditRepository(uow)
-        trail._lock()
+        _trail.lock(uow)
         last = uow.session.execute(select(AuditLog.id, AuditLog.hash).order_by(AuditLog.id.desc()).limit(1)).first()
         if last is None:
             raise NotFoundError("the audit trail is empty: nothing to checkpoint")

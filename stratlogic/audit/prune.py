@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from stratlogic.db.session import UnitOfWork
 from stratlogic.models import AuditLog, AuditPruneWindow
 from stratlogic.models.audit_rules import AuditAction
-from stratlogic.repositories.audit import AuditRepository
+from stratlogic.repositories import _trail
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,7 @@ class PruneResult:
 
 def prune_before(uow: UnitOfWork, before_id: int) -> PruneResult:
     """Delete every audit row with ``id < before_id`` (a prefix), recording one ``audit.pruned`` row."""
-    trail = AuditRepository(uow)
-    trail._lock()
+    _trail.lock(uow)
     session = uow.session
     first, last, rows = session.execute(select(func.min(AuditLog.id), func.max(AuditLog.id), func.count())
                                         .where(AuditLog.id < before_id)).one()
@@ -42,7 +41,7 @@ def prune_before(uow: UnitOfWork, before_id: int) -> PruneResult:
     session.flush()
     session.execute(delete(AuditLog).where(AuditLog.id <= last))
     session.execute(delete(AuditPruneWindow))
-    trail.record(AuditAction.AUDIT_PRUNED, "audit", None,
+    _trail.record(uow, AuditAction.AUDIT_PRUNED, "audit", None,
                  {"first_id": first, "last_id": last, "rows": rows, "anchor_hash": anchor_hash})
     return PruneResult(rows, first, last, anchor_hash)
 

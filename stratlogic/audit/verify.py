@@ -5,32 +5,42 @@ Each row is checked twice: its *content* (the hash recomputed from its canonical
 links to the genesis value, or to the anchor recorded when an older prefix was pruned). The first row
 that fails is named, with which of the two broke.
 
-On PostgreSQL the rows come from a server-side cursor with timestamps already formatted by the server
-and details as JSON text parsed by orjson: the database formats while Python hashes, using both cores.
+Content checks are independent per row, and links only need each segment's first and last hash, so on
+PostgreSQL the id range is split into segments verified by separate processes (one per core), each
+streaming its rows with COPY while the server formats them; the parent checks the links between
+segments. SQLite is verified in one pass.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from multiprocessing import get_context
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from stratlogic.audit.checkpoint import Checkpoint
+from stratlogic.config import Settings
 from stratlogic.db import Database
 from stratlogic.models import AuditLog
 from stratlogic.models.audit_rules import GENESIS, AuditAction, canonical, digest, timestamp
 
 Row = tuple[int, str, int | None, str, str, str | None, str | None, str | None, Any, str, str]
 Problem = Literal["content", "link", "checkpoint"]
-_PG_ROWS = """
-SELECT id, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), actor_id, action,
-       resource_type, resource_id, ip_address, user_agent, details::text, prev_hash, hash
-FROM audit_logs ORDER BY id
+_PG_COPY = """
+COPY (SELECT id, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), actor_id, action,
+             resource_type, resource_id, ip_address, user_agent, details::text, prev_hash, hash
+      FROM audit_logs WHERE id >= {low} AND id < {high} ORDER BY id) TO STDOUT
 """
+_PG_TYPES = ["int8", "text", "int8", "text", "text", "text", "text", "text", "text", "text", "text"]
+#: Below this many rows one process is quicker than starting more.
+PARALLEL_FROM = 200_000
 
 
 @dataclass(frozen=True)
@@ -52,28 +62,99 @@ class VerifyReport:
         return asdict(self)
 
 
-def _pg_rows(database: Database, batch: int) -> Iterator[Row]:
+@dataclass(frozen=True)
+class Segment:
+    """What one pass over an id range found: its ends (for the links between segments) and any fault."""
+
+    rows: int
+    first_id: int | None
+    first_prev: str | None
+    last_id: int | None
+    last_hash: str | None
+    bad_id: int | None = None
+    problem: Problem | None = None
+    message: str = ""
+    checkpoint_hash: str | None = None
+    rows_to_checkpoint: int = 0
+
+
+def _pg_rows(database: Database, low: int, high: int) -> Iterator[Row]:
+    """Stream rows with COPY: the server keeps formatting while we hash (no round trip per batch)."""
     with database.engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None
-        with raw.cursor(name="stratlogic_audit_verify") as cursor:
-            cursor.itersize = batch
-            cursor.execute(_PG_ROWS)
-            for row in cursor:
-                yield (row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], orjson.loads(row[8]),
-                       row[9], row[10])
+        with raw.cursor() as cursor, cursor.copy(_PG_COPY.format(low=int(low), high=int(high))) as copy:
+            copy.set_types(_PG_TYPES)
+            for f in copy.rows():
+                yield (f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], orjson.loads(f[8]), f[9], f[10])
         raw.rollback()
 
 
-def _portable_rows(database: Database, batch: int) -> Iterator[Row]:
+def _portable_rows(database: Database, low: int, high: int) -> Iterator[Row]:
     columns = [AuditLog.id, AuditLog.occurred_at, AuditLog.actor_id, AuditLog.action, AuditLog.resource_type,
                AuditLog.resource_id, AuditLog.ip_address, AuditLog.user_agent, AuditLog.details,
                AuditLog.prev_hash, AuditLog.hash]
+    query = select(*columns).where(AuditLog.id >= low, AuditLog.id < high).order_by(AuditLog.id)
     with database.unit_of_work(readonly=True) as uow:
-        result = uow.session.execute(select(*columns).order_by(AuditLog.id).execution_options(yield_per=batch))
-        for row in result:
+        for row in uow.session.execute(query.execution_options(yield_per=20_000)):
             values: Any = tuple(row)
             yield (values[0], timestamp(values[1]), *values[2:])
+
+
+def verify_segment(database: Database, low: int, high: int, checkpoint_id: int | None = None) -> Segment:
+    """Check content of every row in ``[low, high)`` and the links inside it (not the first row's link)."""
+    key_secret = database.settings.audit_key
+    key = key_secret.get_secret_value().encode() if key_secret else None
+    reader = _pg_rows if database.dialect == "postgresql" else _portable_rows
+    count, first, prev_id, expected = 0, None, None, None
+    checkpoint_hash, rows_to_checkpoint = None, 0
+    for row_id, when, actor, action, rtype, rid, ip, agent, details, prev, current in reader(database, low, high):
+        if first is None:
+            first = (row_id, prev)
+        elif prev != expected:
+            return Segment(count, *first, prev_id, expected, row_id, "link",
+                           f"row {row_id}: link broken: its prev_hash does not match the hash of row {prev_id} "
+                           "before it (a row was inserted, deleted or reordered)")
+        if digest(prev, canonical(when, actor, action, rtype, rid, ip, agent, details), key) != current:
+            return Segment(count, *first, prev_id, expected, row_id, "content",
+                           f"row {row_id}: content does not match its hash (the row was edited"
+                           + (", or the audit key is wrong)" if key else ")"))
+        count, prev_id, expected = count + 1, row_id, current
+        if row_id == checkpoint_id:
+            checkpoint_hash, rows_to_checkpoint = current, count
+    first_id, first_prev = first or (None, None)
+    return Segment(count, first_id, first_prev, prev_id, expected, checkpoint_hash=checkpoint_hash,
+                   rows_to_checkpoint=rows_to_checkpoint)
+
+
+def _segment_in_child(settings: Settings, low: int, high: int, checkpoint_id: int | None) -> Segment:
+    database = Database.from_settings(settings)
+    try:
+        return verify_segment(database, low, high, checkpoint_id)
+    finally:
+        database.dispose()
+
+
+def _bounds(database: Database, parts: int) -> list[tuple[int, int]]:
+    with database.unit_of_work(readonly=True) as uow:
+        low, high, rows = uow.session.execute(select(func.min(AuditLog.id), func.max(AuditLog.id),
+                                                     func.count())).one()
+    if not rows or parts <= 1 or rows < PARALLEL_FROM:
+        return [(0, 2**63 - 1)]
+    step = (high - low) // parts + 1
+    cuts = [low + i * step for i in range(parts)] + [high + 1]
+    return list(itertools.pairwise(cuts))
+
+
+def _segments(database: Database, checkpoint_id: int | None, workers: int | None) -> list[Segment]:
+    parts = workers if workers is not None else (os.cpu_count() or 1)
+    bounds = _bounds(database, parts if database.dialect == "postgresql" else 1)
+    if len(bounds) == 1:
+        return [verify_segment(database, *bounds[0], checkpoint_id)]
+    with ProcessPoolExecutor(len(bounds), mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_segment_in_child, database.settings, low, high, checkpoint_id)
+                   for low, high in bounds]
+        return [future.result() for future in futures]
 
 
 def anchor(database: Database) -> str | None:
@@ -84,65 +165,77 @@ def anchor(database: Database) -> str | None:
     return str(details["anchor_hash"]) if details and "anchor_hash" in details else None
 
 
-def verify(database: Database, *, checkpoint: Checkpoint | None = None, batch: int = 20_000) -> VerifyReport:
-    """Check every row's content and link, and the checkpoint when given; never raises for tampering."""
+def verify(database: Database, *, checkpoint: Checkpoint | None = None, workers: int | None = None) -> VerifyReport:
+    """Check every row's content and link, and the checkpoint when given; never raises for tampering.
+
+    Args:
+        database: the database whose trail to check.
+        checkpoint: a checkpoint taken earlier; the prefix it describes must be intact.
+        workers: processes for PostgreSQL (default: one per core; trails under 200k rows use one).
+    """
     started = time.perf_counter()
-    key_secret = database.settings.audit_key
-    key = key_secret.get_secret_value().encode() if key_secret else None
     start_anchor = anchor(database)
-    rows = _pg_rows(database, batch) if database.dialect == "postgresql" else _portable_rows(database, batch)
-    expected, count, last_id, last_hash, seen_checkpoint = None, 0, None, None, False
-    pruned_after_checkpoint = _pruned_after(database, checkpoint)
-    for row in rows:
-        row_id, when, actor, action, rtype, rid, ip, agent, details, prev, current = row
-        if expected is None:
-            expected = prev if prev in (GENESIS, start_anchor) else GENESIS
-        if prev != expected:
-            return _bad(row_id, "link", f"row {row_id}: link broken: its prev_hash does not match the hash of "
-                        f"row {last_id} before it (a row was inserted, deleted or reordered)"
-                        if last_id else f"row {row_id}: link broken: the first row links neither to the "
-                        "genesis value nor to a recorded prune anchor", count, started)
-        body = canonical(when, actor, action, rtype, rid, ip, agent, details)
-        if digest(prev, body, key) != current:
-            return _bad(row_id, "content", f"row {row_id}: content does not match its hash (the row was "
-                        "edited" + (", or the audit key is wrong)" if key else ")"), count, started)
-        count, last_id, last_hash, expected = count + 1, row_id, current, current
-        if checkpoint and row_id == checkpoint.last_id:
-            seen_checkpoint = True
-            problem = _checkpoint_problem(checkpoint, current, count, pruned_after_checkpoint)
-            if problem:
-                return _bad(row_id, "checkpoint", problem, count, started)
-    if checkpoint and not seen_checkpoint:
-        return _bad(checkpoint.last_id, "checkpoint", f"row {checkpoint.last_id} of the checkpoint taken at "
-                    f"{checkpoint.taken_at} is missing: rows were cut off the end", count, started)
-    elapsed = time.perf_counter() - started
-    return VerifyReport(True, count, last_id, last_hash, expected not in (None, GENESIS) and start_anchor is not None,
-                        None, None, f"{count} rows verified" + (" against the checkpoint" if checkpoint else ""),
-                        elapsed)
+    segments = _segments(database, checkpoint.last_id if checkpoint else None, workers)
+    count, last_id, last_hash = 0, None, None
+    for segment in segments:
+        if segment.first_id is not None:
+            link = _first_link_problem(segment, last_id, last_hash, start_anchor)
+            if link:
+                return _bad(segment.first_id, "link", link, count, started)
+        if segment.bad_id is not None:
+            return _bad(segment.bad_id, segment.problem or "content", segment.message, count + segment.rows, started)
+        count += segment.rows
+        if segment.last_id is not None:
+            last_id, last_hash = segment.last_id, segment.last_hash
+    if checkpoint:
+        problem = _checkpoint_problem(database, checkpoint, segments)
+        if problem:
+            return _bad(checkpoint.last_id, "checkpoint", problem, count, started)
+    anchored = bool(segments[0].first_prev and segments[0].first_prev != GENESIS)
+    message = f"{count} rows verified" + (" against the checkpoint" if checkpoint else "")
+    return VerifyReport(True, count, last_id, last_hash, anchored, None, None, message, time.perf_counter() - started)
+
+
+def _first_link_problem(segment: Segment, last_id: int | None, last_hash: str | None,
+                        start_anchor: str | None) -> str | None:
+    if last_id is None:  # the first row of the whole trail
+        if segment.first_prev in (GENESIS, start_anchor):
+            return None
+        return (f"row {segment.first_id}: link broken: the first row links neither to the genesis value nor to "
+                "a recorded prune anchor (rows were cut off the start)")
+    if segment.first_prev != last_hash:
+        return (f"row {segment.first_id}: link broken: its prev_hash does not match the hash of row {last_id} "
+                "before it (a row was inserted, deleted or reordered)")
+    return None
 
 
 def _bad(row_id: int, problem: Problem, message: str, count: int, started: float) -> VerifyReport:
     return VerifyReport(False, count, None, None, False, row_id, problem, message, time.perf_counter() - started)
 
 
-def _pruned_after(database: Database, checkpoint: Checkpoint | None) -> int:
+def _pruned_after(database: Database, checkpoint: Checkpoint) -> int:
     """Rows at or before the checkpoint that a prune taken after it removed (they are legitimately gone)."""
-    if checkpoint is None:
-        return 0
     with database.unit_of_work(readonly=True) as uow:
         found = uow.session.scalars(select(AuditLog.details).where(
             AuditLog.action == AuditAction.AUDIT_PRUNED, AuditLog.id > checkpoint.last_id))
         return sum(int(details.get("rows", 0)) for details in found)
 
 
-def _checkpoint_problem(checkpoint: Checkpoint, current: str, count: int, pruned: int) -> str | None:
-    if current != checkpoint.last_hash:
+def _checkpoint_problem(database: Database, checkpoint: Checkpoint, segments: list[Segment]) -> str | None:
+    seen = [s for s in segments if s.checkpoint_hash is not None]
+    if not seen:
+        return (f"row {checkpoint.last_id} of the checkpoint taken at {checkpoint.taken_at} is missing: rows were "
+                "cut off the end, or the row was pruned")
+    if seen[0].checkpoint_hash != checkpoint.last_hash:
         return (f"row {checkpoint.last_id} no longer has the hash recorded by the checkpoint taken at "
                 f"{checkpoint.taken_at}: the chain up to it was rewritten")
+    holder = segments.index(seen[0])
+    count = sum(s.rows for s in segments[:holder]) + seen[0].rows_to_checkpoint
+    pruned = _pruned_after(database, checkpoint)
     if count + pruned != checkpoint.rows:
-        return (f"the checkpoint taken at {checkpoint.taken_at} counted {checkpoint.rows} rows up to "
-                f"row {checkpoint.last_id}; the database now holds {count} (+{pruned} pruned since)")
+        return (f"the checkpoint taken at {checkpoint.taken_at} counted {checkpoint.rows} rows up to row "
+                f"{checkpoint.last_id}; the database now holds {count} (+{pruned} pruned since)")
     return None
 
 
-__all__ = ["VerifyReport", "anchor", "verify"]
+__all__ = ["PARALLEL_FROM", "Segment", "VerifyReport", "anchor", "verify", "verify_segment"]

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from stratlogic.cli import audit as audit_commands
 from stratlogic.cli import config as config_commands
 from stratlogic.cli import db as db_commands
 from stratlogic.cli import docs as docs_commands
@@ -19,6 +20,7 @@ app = typer.Typer(help="StratLogic Workbench: data layer and analyst workbench."
 app.add_typer(db_commands.app, name="db")
 app.add_typer(docs_commands.app, name="docs")
 app.add_typer(config_commands.app, name="config")
+app.add_typer(audit_commands.app, name="audit")
 
 
 @app.callback()

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import bindparam, delete, distinct, func, select
+from sqlalchemy import bindparam, distinct, func, select
 
 from stratlogic.errors import ValidationError
 from stratlogic.models import Artifact, ArtifactMetadata
+from stratlogic.models.audit_rules import AuditAction
 from stratlogic.repositories.base import Repository
 
 METADATA_KEY = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
@@ -54,6 +55,9 @@ class MetadataRepository(Repository[ArtifactMetadata]):
     resource = "artifact metadata"
     filterable = ("id", "artifact_id", "key")
     sortable = ("id", "key")
+    actions: ClassVar[Mapping[str, AuditAction]] = {"created": AuditAction.ARTIFACT_METADATA_SET,
+                                                     "updated": AuditAction.ARTIFACT_METADATA_SET,
+                                                     "deleted": AuditAction.ARTIFACT_METADATA_DELETED}
 
 
 class ArtifactRepository(Repository[Artifact]):
@@ -65,6 +69,20 @@ class ArtifactRepository(Repository[Artifact]):
                   "created_at")
     sortable = ("id", "job_id", "filename", "content_type", "size_bytes", "created_at")
     writable = ("filename", "content_type")
+    actions: ClassVar[Mapping[str, AuditAction]] = {"created": AuditAction.ARTIFACT_CREATED,
+                                                     "updated": AuditAction.ARTIFACT_UPDATED,
+                                                     "deleted": AuditAction.ARTIFACT_DELETED}
+
+    def _cascaded(self, ids: Sequence[Any]) -> dict[Any, dict[str, Any]]:
+        """The metadata keys the database deletes with each artifact (recorded on the artifact's row)."""
+        keys: dict[Any, list[str]] = {}
+        for start in range(0, len(ids), 10_000):
+            rows = self.session.execute(select(ArtifactMetadata.artifact_id, ArtifactMetadata.key)
+                                        .where(ArtifactMetadata.artifact_id.in_(ids[start:start + 10_000]))
+                                        .order_by(ArtifactMetadata.artifact_id, ArtifactMetadata.key))
+            for artifact_id, key in rows:
+                keys.setdefault(artifact_id, []).append(key)
+        return {ident: {"cascaded": {"artifact_metadata": found}} for ident, found in keys.items()}
 
     def for_job(self, job_id: int) -> list[Artifact]:
         """Every artifact of a job, oldest first."""
@@ -94,9 +112,7 @@ class ArtifactRepository(Repository[Artifact]):
         wanted = list(keys)
         if not wanted:
             return 0
-        result = self.session.execute(delete(ArtifactMetadata).where(
-            ArtifactMetadata.artifact_id == artifact_id, ArtifactMetadata.key.in_(wanted)))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return MetadataRepository(self.uow).delete_where({"artifact_id": artifact_id, "key__in": wanted})
 
     def find_by_metadata(self, key: str, value: Any, *, limit: int = 100) -> list[Artifact]:
         """Artifacts whose metadata ``key`` equals ``value`` (compared as JSON values)."""

@@ -12,9 +12,8 @@ import builtins
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-import pandas as pd
 from sqlalchemy import Select, Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -22,9 +21,13 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from stratlogic.db.session import UnitOfWork
 from stratlogic.errors import NotFoundError, ValidationError
 from stratlogic.models import Base
-from stratlogic.repositories import _cursor
+from stratlogic.models.audit_rules import MASK, AuditAction
+from stratlogic.repositories import _cursor, _trail
 from stratlogic.repositories._errors import integrity
 from stratlogic.repositories._filters import Field, Filter, Order, field_for, parse_filters, parse_sort
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ModelT = TypeVar("ModelT", bound=Base)
 Filters = Mapping[str, Any] | None
@@ -60,6 +63,12 @@ class Repository(Generic[ModelT]):
     default_sort: ClassVar[tuple[str, ...]] = ("id",)
     primary_key: ClassVar[str] = "id"
     max_limit: ClassVar[int] = 10_000
+    #: Every write is recorded in the audit trail, in the same savepoint as the change.
+    audited: ClassVar[bool] = True
+    #: The actions recorded for created / updated / deleted rows (subclasses name their own).
+    actions: ClassVar[Mapping[str, AuditAction]] = {"created": AuditAction.ROW_CREATED,
+                                                     "updated": AuditAction.ROW_UPDATED,
+                                                     "deleted": AuditAction.ROW_DELETED}
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
@@ -173,6 +182,8 @@ class Repository(Generic[ModelT]):
 
     def frame(self, filters: Filters = None, *, sort: Sort = None, limit: int = 1000, offset: int = 0) -> pd.DataFrame:
         """Matching rows as a DataFrame of their visible columns (hidden ones, such as hashes, never appear)."""
+        import pandas as pd  # imported here: it costs every CLI start ~0.7 s otherwise
+
         self._check_limit(limit)
         self._check_offset(offset)
         _, parsed = self._select(filters)
@@ -188,6 +199,7 @@ class Repository(Generic[ModelT]):
         with self.session.begin_nested(), integrity(self.resource, _values(entity)):
             self.session.add(entity)
             self.session.flush()
+            self._record("created", [(getattr(entity, self.primary_key), {"values": self._snapshot(entity)})])
         return entity
 
     def add_many(self, rows: Sequence[Mapping[str, Any]]) -> builtins.list[int]:
@@ -205,37 +217,56 @@ class Repository(Generic[ModelT]):
     def update(self, ident: Any, **changes: Any) -> ModelT:
         """Change writable fields of one row; unknown or read-only fields are refused by name."""
         self._check_columns(changes.keys(), set(self.writable))
+        return self._change(ident, changes, "updated")
+
+    def _change(self, ident: Any, changes: Mapping[str, Any], action: str | AuditAction) -> ModelT:
+        """Set fields of one row and record old -> new for those that really changed."""
         entity = self.get(ident)
         with self.session.begin_nested(), integrity(self.resource, changes):
+            diff = {}
             for name, value in changes.items():
+                old = getattr(entity, name)
                 setattr(entity, name, value)
+                if old != value:
+                    diff[name] = {"old": old, "new": value}
             self.session.flush()
+            if diff:
+                self._record(action, [(ident, {"changes": self._mask_changes(diff)})])
         return entity
 
     def delete(self, ident: Any) -> None:
         """Delete one row (children follow the table's ON DELETE rules)."""
         entity = self.get(ident)
         with self.session.begin_nested(), integrity(self.resource):
+            details = {"values": self._snapshot(entity), **self._cascaded([ident]).get(ident, {})}
             self.session.delete(entity)
             self.session.flush()
+            self._record("deleted", [(ident, details)])
 
     def update_where(self, filters: Filters, **changes: Any) -> int:
         """Change writable fields of every matching row; returns how many changed. Filters are required."""
         self._check_columns(changes.keys(), set(self.writable))
         ids = self._matching_ids(filters)
         with self.session.begin_nested(), integrity(self.resource, changes):
+            before = self._current_values(ids, changes.keys())
             for chunk in _chunks(ids, 1):
                 self.session.execute(update(self.model).where(self._pk.in_(chunk)).values(**changes)
                                      .execution_options(synchronize_session="fetch"))
+            self._record("updated", [(ident, {"changes": self._mask_changes(diff)}) for ident in ids
+                                     if (diff := _diff(before[ident], changes))])
         return len(ids)
 
     def delete_where(self, filters: Filters) -> int:
         """Delete every matching row; returns how many. Filters are required."""
         ids = self._matching_ids(filters)
         with self.session.begin_nested(), integrity(self.resource):
+            before = self._current_values(ids, self._visible_columns())
+            cascaded = self._cascaded(ids)
             for chunk in _chunks(ids, 1):
                 self.session.execute(delete(self.model).where(self._pk.in_(chunk))
                                      .execution_options(synchronize_session="fetch"))
+            self._record("deleted", [(ident, {"values": self._mask(before[ident]), **cascaded.get(ident, {})})
+                                     for ident in ids])
         return len(ids)
 
     def _matching_ids(self, filters: Filters) -> builtins.list[Any]:
@@ -261,6 +292,7 @@ class Repository(Generic[ModelT]):
         dialect_insert = postgresql.insert if self.uow.dialect == "postgresql" else sqlite.insert
         ids: builtins.list[int] = []
         with self.session.begin_nested(), integrity(self.resource):
+            existing = self._existing_by_key(rows, conflict, targets)
             for chunk in _chunks(rows, len(rows[0])):
                 statement = dialect_insert(self._table).values(builtins.list(chunk))
                 excluded = statement.excluded
@@ -268,8 +300,82 @@ class Repository(Generic[ModelT]):
                     index_elements=list(conflict), set_={name: excluded[name] for name in targets}
                 ) if targets else statement.on_conflict_do_nothing(index_elements=list(conflict))
                 ids += builtins.list(self.session.scalars(statement.returning(self._pk)))
+            self._record_upserts(rows, conflict, targets, existing)
         self._expire_loaded(ids)  # rows changed behind the ORM's back: reload them on next access
         return ids
+
+    # ----- audit --------------------------------------------------------------------------------------
+    @property
+    def audit_type(self) -> str:
+        """The resource type this repository's rows have in the audit trail (``user``, ``artifact_metadata``)."""
+        return self.resource.replace(" ", "_")
+
+    def _record(self, action: str | AuditAction, changes: Sequence[tuple[Any, Mapping[str, Any]]]) -> None:
+        """Append one audit row per changed row, in the current savepoint."""
+        if not self.audited or not changes:
+            return
+        resolved = action if isinstance(action, AuditAction) else self.actions[action]
+        _trail.append(self.uow, [_trail.AuditEntry(resolved, self.audit_type, str(ident), details)
+                                 for ident, details in changes])
+
+    def _visible_columns(self) -> builtins.list[str]:
+        return [c.name for c in self._table.columns if c.name not in self.hidden]
+
+    def _mask(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Values fit for the trail: hidden ones (password hashes) masked, unset ones left out."""
+        return {k: (MASK if k in self.hidden else v) for k, v in values.items() if v is not None}
+
+    def _mask_changes(self, diff: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        return {k: ({"old": MASK, "new": MASK} if k in self.hidden else v) for k, v in diff.items()}
+
+    def _snapshot(self, entity: Base) -> dict[str, Any]:
+        return self._mask({c.name: getattr(entity, c.key, None) for c in self._table.columns})
+
+    def _current_values(self, ids: Sequence[Any], names: Any) -> dict[Any, dict[str, Any]]:
+        """Column values of these rows as the database has them now (for old -> new in the trail)."""
+        columns = [self._table.c[name] for name in names]
+        found: dict[Any, dict[str, Any]] = {}
+        for chunk in _chunks(ids, 1):
+            query = select(self._table.c[self.primary_key], *columns).where(self._table.c[self.primary_key].in_(chunk))
+            for row in self.session.execute(query):
+                found[row[0]] = dict(zip([c.name for c in columns], row[1:], strict=True))
+        return found
+
+    def _cascaded(self, ids: Sequence[Any]) -> dict[Any, dict[str, Any]]:
+        """Rows the database will delete along with these (ON DELETE CASCADE), for the parent's trail row.
+
+        Subclasses whose tables have cascading children override this.
+        """
+        return {}
+
+    def _existing_by_key(self, rows: Sequence[Mapping[str, Any]], conflict: Sequence[str],
+                         targets: Sequence[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+        """Rows that already hold these conflict keys: their id and the columns an upsert may change."""
+        keys = {tuple(row[c] for c in conflict) for row in rows}
+        found: dict[tuple[Any, ...], dict[str, Any]] = {}
+        columns = [self._table.c[self.primary_key], *(self._table.c[c] for c in conflict),
+                   *(self._table.c[t] for t in targets)]
+        first = self._table.c[conflict[0]]
+        for chunk in _chunks(sorted({key[0] for key in keys}, key=repr), 1):
+            for row in self.session.execute(select(*columns).where(first.in_(chunk))):
+                key = tuple(row[1:1 + len(conflict)])
+                if key in keys:
+                    found[key] = {"id": row[0], **dict(zip(targets, row[1 + len(conflict):], strict=True))}
+        return found
+
+    def _record_upserts(self, rows: Sequence[Mapping[str, Any]], conflict: Sequence[str], targets: Sequence[str],
+                        existing: Mapping[tuple[Any, ...], Mapping[str, Any]]) -> None:
+        """One trail row per row the upsert created or really changed (re-read for the new ids)."""
+        keys = [tuple(row[c] for c in conflict) for row in rows]
+        now = self._existing_by_key(rows, conflict, targets)
+        created, updated = [], []
+        for key, row in zip(keys, rows, strict=True):
+            if key not in existing:
+                created.append((now[key]["id"], {"values": self._mask(row)}))
+            elif diff := _diff(existing[key], {t: row[t] for t in targets}):
+                updated.append((existing[key]["id"], {"changes": self._mask_changes(diff)}))
+        self._record("created", created)
+        self._record("updated", updated)
 
     def _expire_loaded(self, ids: Sequence[Any]) -> None:
         wanted = set(ids)
@@ -282,6 +388,10 @@ class Repository(Generic[ModelT]):
         if unknown:
             raise ValidationError(f"{self.resource}: cannot write {', '.join(map(repr, unknown))}; "
                                   f"allowed: {', '.join(sorted(allowed)) or 'none'}")
+
+
+def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: {"old": before.get(k), "new": v} for k, v in after.items() if before.get(k) != v}
 
 
 def _values(entity: Base) -> dict[str, Any]:

@@ -8,6 +8,7 @@ default, so the code never has to guess.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -17,8 +18,11 @@ from pydantic import ConfigDict, TypeAdapter
 from pydantic import Field as Constraint
 from pydantic import ValidationError as PydanticError
 
+from stratlogic.db.actor import current_actor
 from stratlogic.errors import ValidationError
 from stratlogic.models import SystemConfig
+from stratlogic.models.audit_rules import AuditAction
+from stratlogic.repositories import _trail
 from stratlogic.repositories.base import Repository
 
 MASK = "***"
@@ -131,25 +135,46 @@ class ConfigRepository(Repository[SystemConfig]):
         return spec.default if row is None else row.value
 
     def set(self, key: str, value: Any, *, updated_by: int | None = None) -> ConfigEntry:
-        """Set ``key`` after checking the value against its declared type."""
+        """Set ``key`` after checking the value against its declared type (recorded, secrets masked).
+
+        ``updated_by`` defaults to the acting user (``acting_as``).
+        """
         spec = declared(key)
         checked = spec.validate(value)
+        updated_by = updated_by if updated_by is not None else current_actor().user_id
         row = self.get_or_none(key)
-        if row is None:
-            row = self.add(SystemConfig(key=key, value=checked, description=spec.description,
-                                        is_secret=spec.secret, updated_by_id=updated_by))
-        else:
-            row.value, row.updated_by_id = checked, updated_by
+        old = spec.default if row is None else row.value
+        with self.session.begin_nested():
+            if row is None:
+                row = SystemConfig(key=key, value=checked, description=spec.description, is_secret=spec.secret,
+                                   updated_by_id=updated_by)
+                self.session.add(row)
+            else:
+                row.value, row.updated_by_id = checked, updated_by
             self.session.flush()
+            if old != checked or row.updated_by_id != updated_by:
+                self._record(AuditAction.CONFIG_SET, [(key, {"old": old, "new": checked})], spec.secret)
         return self._entry(spec, row)
 
     def unset(self, key: str) -> bool:
         """Return ``key`` to its default; False when it was not set."""
-        declared(key)
-        if self.get_or_none(key) is None:
+        spec = declared(key)
+        row = self.get_or_none(key)
+        if row is None:
             return False
-        self.delete(key)
+        with self.session.begin_nested():
+            old = row.value
+            self.session.delete(row)
+            self.session.flush()
+            self._record(AuditAction.CONFIG_UNSET, [(key, {"old": old, "new": spec.default})], spec.secret)
         return True
+
+    def _record(self, action: str | AuditAction, changes: Sequence[tuple[Any, Mapping[str, Any]]],
+                secret: bool = False) -> None:
+        """Config rows are recorded with their key; a secret's old and new values are masked."""
+        masked = frozenset({"old", "new"}) if secret else frozenset()
+        _trail.append(self.uow, [_trail.AuditEntry(AuditAction(action), "config", str(key), details, masked)
+                                 for key, details in changes])
 
     def entry(self, key: str) -> ConfigEntry:
         """One key as listed (secret values masked)."""

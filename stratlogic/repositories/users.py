@@ -8,6 +8,7 @@ unique on both engines. Password hashes never leave this module in a repr, a log
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from sqlalchemy import case, func, select
 
 from stratlogic.errors import NotFoundError, ValidationError
 from stratlogic.models import User, UserRole, utcnow
+from stratlogic.models.audit_rules import AuditAction
 from stratlogic.repositories.base import Filters, Repository
 from stratlogic.security import hash_password, needs_rehash, rehash_verified, verify_password
 
@@ -63,6 +65,9 @@ class UserRepository(Repository[User]):
     writable = ("full_name", "email", "role", "is_active", "is_verified")
     hidden: ClassVar[frozenset[str]] = frozenset({"password_hash"})
     default_sort = ("username",)
+    actions: ClassVar[Mapping[str, AuditAction]] = {"created": AuditAction.USER_CREATED,
+                                                     "updated": AuditAction.USER_UPDATED,
+                                                     "deleted": AuditAction.USER_DELETED}
 
     def create(self, username: str, email: str, *, role: UserRole | str = UserRole.VIEWER,
                password: str | None = None, full_name: str | None = None, is_verified: bool = False) -> User:
@@ -86,7 +91,9 @@ class UserRepository(Repository[User]):
             changes["email"] = canonical_email(changes["email"])
         if "role" in changes:
             changes["role"] = _role(changes["role"])
-        return super().update(ident, **changes)
+        self._check_columns(changes.keys(), set(self.writable))
+        action = AuditAction.USER_ROLE_CHANGED if "role" in changes else AuditAction.USER_UPDATED
+        return self._change(ident, changes, action)
 
     def by_username(self, username: str) -> User:
         """The user with this username, in any letter case."""
@@ -126,6 +133,8 @@ class UserRepository(Repository[User]):
         else:
             user.password_hash = hash_password(password, username=user.username, email=user.email)
         self.session.flush()
+        self._record(AuditAction.USER_PASSWORD_CHANGED,
+                     [(user.id, {"password": "removed" if password is None else "set"})])
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The active user whose password matches, recording the login; None otherwise (never says why).
@@ -135,30 +144,29 @@ class UserRepository(Repository[User]):
         user = self.session.scalar(select(User).where(User.username == username.strip().lower()))
         if user is None or not user.is_active or not verify_password(user.password_hash, password):
             return None
-        if user.password_hash and needs_rehash(user.password_hash):
+        rehashed = bool(user.password_hash and needs_rehash(user.password_hash))
+        if rehashed:
             user.password_hash = rehash_verified(password)
         user.last_login_at = utcnow()
         self.session.flush()
+        self._record(AuditAction.USER_LOGGED_IN, [(user.id, {"rehashed": rehashed})])
         return user
 
     def activate(self, ident: Any) -> User:
         """Let the user log in again."""
-        return self.update(ident, is_active=True)
+        return self._change(ident, {"is_active": True}, AuditAction.USER_ACTIVATED)
 
     def deactivate(self, ident: Any) -> User:
         """Stop the user from logging in (users who own jobs or appear in the audit trail are never deleted)."""
-        return self.update(ident, is_active=False)
+        return self._change(ident, {"is_active": False}, AuditAction.USER_DEACTIVATED)
 
     def mark_verified(self, ident: Any) -> User:
         """Record that the user's email address was verified."""
-        return self.update(ident, is_verified=True)
+        return self._change(ident, {"is_verified": True}, AuditAction.USER_VERIFIED)
 
     def record_login(self, ident: Any, when: datetime | None = None) -> User:
         """Record a successful login."""
-        user = self.get(ident)
-        user.last_login_at = when or utcnow()
-        self.session.flush()
-        return user
+        return self._change(ident, {"last_login_at": when or utcnow()}, AuditAction.USER_LOGGED_IN)
 
     def stats(self, *, recent_days: int = 30, filters: Filters = None) -> UserStats:
         """Counts by role, active/inactive, verified and recently active, computed in SQL."""

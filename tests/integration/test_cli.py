@@ -95,3 +95,43 @@ def test_config_commands(env: dict[str, str]) -> None:
     assert unknown.returncode == 1 and "unknown config key 'nope'; declared keys:" in unknown.stderr
     assert run_cli("config", "unset", "jobs.lease_seconds", env=env).returncode == 0
     assert run_cli("config", "get", "jobs.lease_seconds", env=env).stdout.strip() == "300"
+
+
+def test_audit_commands_verify_checkpoint_and_list(env: dict[str, str], tmp_path: Path) -> None:
+    run_cli("db", "upgrade", env=env)
+    for value in ("600", "700"):
+        assert run_cli("config", "set", "jobs.lease_seconds", value, env=env).returncode == 0
+    listed = [json.loads(line) for line in run_cli("audit", "list", "--json", env=env).stdout.splitlines()]
+    assert [row["action"] for row in listed] == ["config.set", "config.set"]
+    assert listed[1]["details"] == {"old": 600, "new": 700}
+    point = tmp_path / "checkpoint.json"
+    assert run_cli("audit", "checkpoint", "--out", str(point), env=env).returncode == 0
+    verified = run_cli("audit", "verify", "--checkpoint", str(point), "--json", env=env)
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["ok"] is True
+    page = run_cli("audit", "list", "--limit", "1", "--action", "config.set", env=env)
+    assert "more: --cursor " in page.stderr
+    cursor = page.stderr.split("--cursor ")[1].split()[0]
+    second = run_cli("audit", "list", "--limit", "1", "--action", "config.set", "--cursor", cursor, "--json", env=env)
+    assert json.loads(second.stdout)["id"] == listed[1]["id"]
+    point.write_text("not json")
+    broken = run_cli("audit", "verify", "--checkpoint", str(point), env=env)
+    assert broken.returncode == 1 and "is not a valid audit checkpoint" in broken.stderr
+
+
+def test_audit_verify_names_a_tampered_row(env: dict[str, str], backend: str) -> None:
+    run_cli("db", "upgrade", env=env)
+    for value in ("600", "700", "800"):
+        run_cli("config", "set", "jobs.lease_seconds", value, env=env)
+    guards = ("DROP TRIGGER audit_logs_no_update_delete ON audit_logs" if backend == "postgres"
+              else "DROP TRIGGER audit_logs_no_update")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(env["STRATLOGIC_DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(text(guards))
+        conn.execute(text("UPDATE audit_logs SET resource_id = 'forged' WHERE id = 2"))
+    engine.dispose()
+    result = run_cli("audit", "verify", env=env)
+    assert result.returncode == 1
+    assert "row 2: content does not match its hash" in result.stderr

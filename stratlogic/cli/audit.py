@@ -1,0 +1,92 @@
+"""``stratlogic audit …``: verify the chain, export checkpoints, and read the trail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from stratlogic.audit import checkpoint as checkpoints
+from stratlogic.audit.verify import verify as verify_chain
+from stratlogic.cli._common import cli_errors, database, err, out
+from stratlogic.repositories.audit import AuditRepository
+
+app = typer.Typer(help="Verify and read the hash-chained audit trail.", no_args_is_help=True)
+
+
+@app.command()
+def verify(
+    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Also prove this prefix is intact.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check every row's content and link (and a checkpoint); exit 1 naming the first bad row.
+
+    Example: stratlogic audit verify --checkpoint var/audit-checkpoint.json
+    """
+    with cli_errors():
+        point = checkpoints.load(checkpoint) if checkpoint else None
+        report = verify_chain(database(), checkpoint=point)
+    if as_json:
+        out.print(json.dumps(report.as_dict(), indent=2), markup=False)
+    elif report.ok:
+        rate = report.rows / report.seconds if report.seconds else 0
+        out.print(f"ok: {report.message} in {report.seconds:.2f}s ({rate:,.0f} rows/s)", markup=False)
+    else:
+        err.print(f"[red]tampered:[/red] {report.message}", markup=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def checkpoint(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the checkpoint (keep it elsewhere).")],
+) -> None:
+    """Export the trail's tail (last id, hash, row count, time) to a file kept outside the database.
+
+    Example: stratlogic audit checkpoint --out /backups/audit-2026-11-25.json
+    """
+    with cli_errors():
+        point = checkpoints.take(database())
+        checkpoints.save(point, out_file)
+    err.print(f"checkpoint of row {point.last_id} ({point.rows} rows) written to {out_file}")
+
+
+@app.command("list")
+def list_(
+    action: Annotated[str | None, typer.Option(help="e.g. user.created")] = None,
+    resource_type: Annotated[str | None, typer.Option(help="e.g. user, job, config")] = None,
+    resource_id: Annotated[str | None, typer.Option(help="The resource's id or key.")] = None,
+    actor: Annotated[int | None, typer.Option(help="Acting user id.")] = None,
+    since: Annotated[str | None, typer.Option(help="From this date/time (ISO), inclusive.")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this date/time (ISO).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    cursor: Annotated[str | None, typer.Option(help="The next-page cursor printed by a previous call.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """List trail rows, oldest first, filtered; prints a cursor for the next page.
+
+    Example: stratlogic audit list --resource-type user --since 2026-11-01
+    """
+    filters: dict[str, Any] = {k: v for k, v in {
+        "action": action, "resource_type": resource_type, "resource_id": resource_id, "actor_id": actor,
+        "occurred_at__gte": since, "occurred_at__lt": until}.items() if v is not None}
+    with cli_errors(), database().unit_of_work(readonly=True) as uow:
+        page = AuditRepository(uow).page(filters, limit=limit, cursor=cursor)
+        rows: list[dict[str, Any]] = [
+            {"id": r.id, "occurred_at": r.occurred_at.isoformat(), "actor_id": r.actor_id, "action": r.action,
+                 "resource_type": r.resource_type, "resource_id": r.resource_id, "details": r.details}
+                for r in page.items]
+    if as_json:
+        for row in rows:
+            out.print(json.dumps(row), markup=False)
+    else:
+        table = Table("id", "when (UTC)", "actor", "action", "resource", "details")
+        for row in rows:
+            table.add_row(str(row["id"]), row["occurred_at"][:19], str(row["actor_id"] or "system"), row["action"],
+                          f"{row['resource_type']} {row['resource_id'] or ''}", json.dumps(row["details"])[:80])
+        out.print(table)
+    if page.next_cursor:
+        err.print(f"more: --cursor {page.next_cursor}")
