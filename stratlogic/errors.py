@@ -70,6 +70,20 @@ class ConflictError(StratLogicError):
         super().__init__(message)
 
 
+class InvalidTransitionError(StratLogicError):
+    """A job was asked to move between statuses the state machine does not allow; nothing changed."""
+
+    def __init__(self, job_id: int, current: str, target: str, allowed: Iterable[str]) -> None:
+        self.job_id, self.current, self.target = job_id, current, target
+        self.allowed = sorted(allowed)
+        super().__init__(f"job {job_id}: cannot go {current} -> {target}; allowed from {current}: "
+                         f"{', '.join(self.allowed) or 'none (final status)'}")
+
+
+class ConcurrentUpdateError(StratLogicError):
+    """Another writer changed the row first (optimistic locking); re-read it and decide again."""
+
+
 class ValidationError(StratLogicError, ValueError):
     """A value given to the package is not acceptable."""
 
@@ -84,12 +98,14 @@ class InvalidFilterError(ValidationError):
 
 
 __all__ = [
+    "ConcurrentUpdateError",
     "ConfigError",
     "ConflictError",
     "DatabaseBusyError",
     "DatabaseError",
     "DatabaseUnavailableError",
     "InvalidFilterError",
+    "InvalidTransitionError",
     "MigrationError",
     "NotFoundError",
     "PoolExhaustedError",

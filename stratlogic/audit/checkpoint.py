@@ -40,7 +40,7 @@ class Checkpoint:
         """Parse a checkpoint file; raises ValidationError naming what is wrong with it."""
         try:
             data = json.loads(text)
-            if data.pop("format", None) != "stratlogic-audit-checkpoint/1":
+            if not isinstance(data, dict) or data.pop("format", None) != "stratlogic-audit-checkpoint/1":
                 raise ValueError("not a stratlogic audit checkpoint")
             found = cls(int(data["last_id"]), str(data["last_hash"]), int(data["rows"]), str(data["taken_at"]),
                         bool(data["keyed"]))

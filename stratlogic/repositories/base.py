@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -212,6 +213,8 @@ class Repository(Generic[ModelT]):
             for chunk in _chunks(rows, len(rows[0])):
                 statement = insert(self.model).returning(self._pk, sort_by_parameter_order=True)
                 ids += builtins.list(self.session.scalars(statement, list(chunk)))
+            self._record("created", [(ident, {"values": self._mask(row)})
+                                     for ident, row in zip(ids, rows, strict=True)])
         return ids
 
     def update(self, ident: Any, **changes: Any) -> ModelT:
@@ -227,7 +230,7 @@ class Repository(Generic[ModelT]):
             for name, value in changes.items():
                 old = getattr(entity, name)
                 setattr(entity, name, value)
-                if old != value:
+                if not same(old, value):
                     diff[name] = {"old": old, "new": value}
             self.session.flush()
             if diff:
@@ -390,8 +393,15 @@ class Repository(Generic[ModelT]):
                                   f"allowed: {', '.join(sorted(allowed)) or 'none'}")
 
 
+def same(old: Any, new: Any) -> bool:
+    """Equal *and* of the same type: ``1``, ``True`` and ``1.0`` are different JSON values, so different here."""
+    if isinstance(old, dict | list) or isinstance(new, dict | list):
+        return json.dumps(old, sort_keys=True, default=str) == json.dumps(new, sort_keys=True, default=str)
+    return type(old) is type(new) and old == new
+
+
 def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {k: {"old": before.get(k), "new": v} for k, v in after.items() if before.get(k) != v}
+    return {k: {"old": before.get(k), "new": v} for k, v in after.items() if not same(before.get(k), v)}
 
 
 def _values(entity: Base) -> dict[str, Any]:

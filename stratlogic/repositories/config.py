@@ -23,7 +23,7 @@ from stratlogic.errors import ValidationError
 from stratlogic.models import SystemConfig
 from stratlogic.models.audit_rules import AuditAction
 from stratlogic.repositories import _trail
-from stratlogic.repositories.base import Repository
+from stratlogic.repositories.base import Repository, same
 
 MASK = "***"
 
@@ -127,6 +127,9 @@ class ConfigRepository(Repository[SystemConfig]):
     filterable = ("key", "is_secret", "updated_at")
     sortable = ("key", "updated_at")
     default_sort = ("key",)
+    actions: ClassVar[Mapping[str, AuditAction]] = {"created": AuditAction.CONFIG_SET,
+                                                     "updated": AuditAction.CONFIG_SET,
+                                                     "deleted": AuditAction.CONFIG_UNSET}
 
     def value(self, key: str) -> Any:
         """The current value of ``key`` (its default when unset)."""
@@ -143,7 +146,9 @@ class ConfigRepository(Repository[SystemConfig]):
         checked = spec.validate(value)
         updated_by = updated_by if updated_by is not None else current_actor().user_id
         row = self.get_or_none(key)
+        created = row is None
         old = spec.default if row is None else row.value
+        changed = created or not same(old, checked) or row.updated_by_id != updated_by  # type: ignore[union-attr]
         with self.session.begin_nested():
             if row is None:
                 row = SystemConfig(key=key, value=checked, description=spec.description, is_secret=spec.secret,
@@ -152,8 +157,8 @@ class ConfigRepository(Repository[SystemConfig]):
             else:
                 row.value, row.updated_by_id = checked, updated_by
             self.session.flush()
-            if old != checked or row.updated_by_id != updated_by:
-                self._record(AuditAction.CONFIG_SET, [(key, {"old": old, "new": checked})], spec.secret)
+            if changed:
+                self._record(AuditAction.CONFIG_SET, [(key, {"old": old, "new": checked})])
         return self._entry(spec, row)
 
     def unset(self, key: str) -> bool:
@@ -166,15 +171,18 @@ class ConfigRepository(Repository[SystemConfig]):
             old = row.value
             self.session.delete(row)
             self.session.flush()
-            self._record(AuditAction.CONFIG_UNSET, [(key, {"old": old, "new": spec.default})], spec.secret)
+            self._record(AuditAction.CONFIG_UNSET, [(key, {"old": old, "new": spec.default})])
         return True
 
-    def _record(self, action: str | AuditAction, changes: Sequence[tuple[Any, Mapping[str, Any]]],
-                secret: bool = False) -> None:
-        """Config rows are recorded with their key; a secret's old and new values are masked."""
-        masked = frozenset({"old", "new"}) if secret else frozenset()
-        _trail.append(self.uow, [_trail.AuditEntry(AuditAction(action), "config", str(key), details, masked)
-                                 for key, details in changes])
+    def _record(self, action: str | AuditAction, changes: Sequence[tuple[Any, Mapping[str, Any]]]) -> None:
+        """Config rows are recorded by key; a secret key's values are masked however they were written."""
+        resolved = action if isinstance(action, AuditAction) else self.actions[action]
+        entries = []
+        for key, details in changes:
+            secret = key in DECLARED and DECLARED[key].secret
+            masked = frozenset({"old", "new", "value"}) if secret else frozenset()
+            entries.append(_trail.AuditEntry(resolved, "config", str(key), details, masked))
+        _trail.append(self.uow, entries)
 
     def entry(self, key: str) -> ConfigEntry:
         """One key as listed (secret values masked)."""
