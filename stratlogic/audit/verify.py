@@ -13,6 +13,8 @@ segments. SQLite is verified in one pass.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import os
 import time
@@ -29,7 +31,7 @@ from stratlogic.audit.checkpoint import Checkpoint
 from stratlogic.config import Settings
 from stratlogic.db import Database
 from stratlogic.models import AuditLog
-from stratlogic.models.audit_rules import GENESIS, AuditAction, canonical, digest, timestamp
+from stratlogic.models.audit_rules import FORMAT_VERSION, GENESIS, AuditAction, canonical, digest, timestamp
 
 Row = tuple[int, str, int | None, str, str, str | None, str | None, str | None, Any, str, str]
 Problem = Literal["content", "link", "checkpoint"]
@@ -78,18 +80,6 @@ class Segment:
     rows_to_checkpoint: int = 0
 
 
-def _pg_rows(database: Database, low: int, high: int) -> Iterator[Row]:
-    """Stream rows with COPY: the server keeps formatting while we hash (no round trip per batch)."""
-    with database.engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(_PG_COPY.format(low=int(low), high=int(high))) as copy:
-            copy.set_types(_PG_TYPES)
-            for f in copy.rows():
-                yield (f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], orjson.loads(f[8]), f[9], f[10])
-        raw.rollback()
-
-
 def _portable_rows(database: Database, low: int, high: int) -> Iterator[Row]:
     columns = [AuditLog.id, AuditLog.occurred_at, AuditLog.actor_id, AuditLog.action, AuditLog.resource_type,
                AuditLog.resource_id, AuditLog.ip_address, AuditLog.user_agent, AuditLog.details,
@@ -101,28 +91,75 @@ def _portable_rows(database: Database, low: int, high: int) -> Iterator[Row]:
             yield (values[0], timestamp(values[1]), *values[2:])
 
 
+def _key(database: Database) -> bytes | None:
+    secret = database.settings.audit_key
+    return secret.get_secret_value().encode() if secret else None
+
+
+def _broken_link(row_id: int, prev_id: int | None) -> str:
+    return (f"row {row_id}: link broken: its prev_hash does not match the hash of row {prev_id} before it "
+            "(a row was inserted, deleted or reordered)")
+
+
+def _broken_content(row_id: int, keyed: bool) -> str:
+    cause = "the row was edited, or the audit key is wrong" if keyed else "the row was edited"
+    return f"row {row_id}: content does not match its hash ({cause})"
+
+
 def verify_segment(database: Database, low: int, high: int, checkpoint_id: int | None = None) -> Segment:
     """Check content of every row in ``[low, high)`` and the links inside it (not the first row's link)."""
-    key_secret = database.settings.audit_key
-    key = key_secret.get_secret_value().encode() if key_secret else None
-    reader = _pg_rows if database.dialect == "postgresql" else _portable_rows
+    if database.dialect == "postgresql":
+        return _pg_segment(database, low, high, checkpoint_id)
+    key = _key(database)
     count, first, prev_id, expected = 0, None, None, None
     checkpoint_hash, rows_to_checkpoint = None, 0
-    for row_id, when, actor, action, rtype, rid, ip, agent, details, prev, current in reader(database, low, high):
+    for row_id, when, actor, action, rtype, rid, ip, agent, details, prev, current in _portable_rows(
+            database, low, high):
         if first is None:
             first = (row_id, prev)
         elif prev != expected:
-            return Segment(count, *first, prev_id, expected, row_id, "link",
-                           f"row {row_id}: link broken: its prev_hash does not match the hash of row {prev_id} "
-                           "before it (a row was inserted, deleted or reordered)")
+            return Segment(count, *first, prev_id, expected, row_id, "link", _broken_link(row_id, prev_id))
         if digest(prev, canonical(when, actor, action, rtype, rid, ip, agent, details), key) != current:
-            return Segment(count, *first, prev_id, expected, row_id, "content",
-                           f"row {row_id}: content does not match its hash (the row was edited"
-                           + (", or the audit key is wrong)" if key else ")"))
+            return Segment(count, *first, prev_id, expected, row_id, "content", _broken_content(row_id, bool(key)))
         count, prev_id, expected = count + 1, row_id, current
         if row_id == checkpoint_id:
             checkpoint_hash, rows_to_checkpoint = current, count
     first_id, first_prev = first or (None, None)
+    return Segment(count, first_id, first_prev, prev_id, expected, checkpoint_hash=checkpoint_hash,
+                   rows_to_checkpoint=rows_to_checkpoint)
+
+
+def _pg_segment(database: Database, low: int, high: int, checkpoint_id: int | None) -> Segment:
+    """The PostgreSQL path: COPY streams rows while the server formats them, and the canonical form and
+    hash are computed inline (the same rules as ``audit_rules.canonical``/``digest``, without the calls:
+    this loop runs millions of times)."""
+    key = _key(database)
+    dumps, loads, sort_keys, sha256 = orjson.dumps, orjson.loads, orjson.OPT_SORT_KEYS, hashlib.sha256
+    count, first_id, first_prev, prev_id, expected = 0, None, None, None, None
+    checkpoint_hash, rows_to_checkpoint = None, 0
+    with database.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(_PG_COPY.format(low=int(low), high=int(high))) as copy:
+            copy.set_types(_PG_TYPES)
+            for f in copy.rows():
+                row_id, prev, current = f[0], f[9], f[10]
+                if first_id is None:
+                    first_id, first_prev = row_id, prev
+                elif prev != expected:
+                    return Segment(count, first_id, first_prev, prev_id, expected, row_id, "link",
+                                   _broken_link(row_id, prev_id))
+                body = dumps([FORMAT_VERSION, f[1], f[2], f[3], f[4], f[5], f[6], f[7], loads(f[8])],
+                             option=sort_keys)
+                message = prev.encode() + b"\n" + body
+                found = hmac.new(key, message, sha256).hexdigest() if key else sha256(message).hexdigest()
+                if found != current:
+                    return Segment(count, first_id, first_prev, prev_id, expected, row_id, "content",
+                                   _broken_content(row_id, bool(key)))
+                count, prev_id, expected = count + 1, row_id, current
+                if row_id == checkpoint_id:
+                    checkpoint_hash, rows_to_checkpoint = current, count
+        raw.rollback()
     return Segment(count, first_id, first_prev, prev_id, expected, checkpoint_hash=checkpoint_hash,
                    rows_to_checkpoint=rows_to_checkpoint)
 
