@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stratlogic.models.base import (
@@ -23,6 +23,17 @@ from stratlogic.models.enums import JobStatus
 if TYPE_CHECKING:
     from stratlogic.models.artifact import Artifact
     from stratlogic.models.user import User
+
+#: Statuses in which a job is still alive (a dedupe key is unique among these).
+ACTIVE = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.RUNNING)
+ACTIVE_SQL = "status IN ('pending', 'queued', 'running')"
+#: Timestamps and lease consistent with the status; the database refuses anything else.
+STATUS_TIMESTAMPS_SQL = (
+    "(status IN ('pending', 'queued') AND finished_at IS NULL AND claimed_by IS NULL AND lease_expires_at IS NULL)"
+    " OR (status = 'running' AND started_at IS NOT NULL AND finished_at IS NULL AND claimed_by IS NOT NULL"
+    " AND lease_expires_at IS NOT NULL)"
+    " OR (status IN ('completed', 'failed', 'cancelled') AND finished_at IS NOT NULL AND lease_expires_at IS NULL)"
+)
 
 #: The allowed status moves; the job repository enforces these and nothing else.
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
@@ -56,11 +67,15 @@ class ScrapingJob(Base):
         Index("ix_scraping_jobs_status_created_at", "status", "created_at"),
         Index("ix_scraping_jobs_owner_id_created_at", "owner_id", "created_at"),
         Index("ix_scraping_jobs_created_at_id", "created_at", "id"),  # newest-first keyset pages
+        CheckConstraint(STATUS_TIMESTAMPS_SQL, name="status_timestamps"),
+        Index("uq_scraping_jobs_active_dedupe_key", "dedupe_key", unique=True,
+              postgresql_where=text(ACTIVE_SQL), sqlite_where=text(ACTIVE_SQL)),
     )
 
     id: Mapped[int] = id_column()
     owner_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="RESTRICT"))
     name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(50), default="scrape", server_default="scrape")
     target_url: Mapped[str] = mapped_column(String(2048))
     status: Mapped[JobStatus] = enum_column(JobStatus, "status", default=JobStatus.PENDING,
                                             server_default=JobStatus.PENDING.value)
@@ -77,6 +92,10 @@ class ScrapingJob(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: A claim holds the job until then; heartbeats extend it; past it, the job is recovered.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: At most one active (pending, queued, running) job per key.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = created_at_column()
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -88,3 +107,10 @@ class ScrapingJob(Base):
                                                      passive_deletes=True)
 
     __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def progress(self) -> float | None:
+        """Share of pages done (0-1), derived from the counters; None while the total is unknown."""
+        if not self.pages_total:
+            return None
+        return self.pages_done / self.pages_total

@@ -1,0 +1,358 @@
+"""Scraping jobs: the state machine, worker claims with leases, progress, retries, recovery, statistics.
+
+Every status change goes through ``transition`` (the one place that consults ``models.job.TRANSITIONS``)
+or through ``claim`` (queued -> running for many jobs at once), and each is recorded in the audit trail
+in the same transaction. Optimistic locking on ``version`` means two writers can never both move a job.
+Time comes from an injectable clock, so tests control leases and backoff without sleeping.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.orm.exc import StaleDataError
+
+from stratlogic.errors import ConcurrentUpdateError, ConflictError, InvalidTransitionError, ValidationError
+from stratlogic.models import Artifact, JobStatus, ScrapingJob, utcnow
+from stratlogic.models.audit_rules import AuditAction
+from stratlogic.models.job import ACTIVE, TRANSITIONS
+from stratlogic.repositories.base import Filters, Repository
+from stratlogic.repositories.config import ConfigRepository
+
+Clock = Callable[[], datetime]
+MAX_ERROR_MESSAGE = 2000
+FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A heartbeat's progress report; ``None`` leaves a counter as it is."""
+
+    pages_done: int | None = None
+    pages_total: int | None = None
+    items_scraped: int | None = None
+    bytes_downloaded: int | None = None
+
+
+@dataclass(frozen=True)
+class RecoveryResult:
+    """What ``recover_stale`` did with jobs whose lease had expired."""
+
+    requeued: list[int]
+    failed: list[int]
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """Queue and outcome figures for the reports, computed in SQL."""
+
+    by_status: dict[str, int]
+    queue_depth: int
+    claimable_now: int
+    oldest_queued_at: datetime | None
+    expired_leases: int
+    attempts: dict[int, int]
+
+
+class JobRepository(Repository[ScrapingJob]):
+    """Jobs and their life: create, enqueue, claim, heartbeat, complete, fail, cancel, retry, recover."""
+
+    model = ScrapingJob
+    resource = "job"
+    filterable = ("id", "owner_id", "name", "kind", "target_url", "status", "priority", "attempt", "max_retries",
+                  "claimed_by", "dedupe_key", "error_type", "created_at", "started_at", "finished_at",
+                  "next_retry_at", "lease_expires_at")
+    sortable = ("id", "priority", "created_at", "started_at", "finished_at", "status", "attempt")
+    writable = ("name", "priority", "max_retries", "options")
+    actions: ClassVar[Mapping[str, AuditAction]] = {"created": AuditAction.JOB_CREATED,
+                                                     "updated": AuditAction.JOB_UPDATED,
+                                                     "deleted": AuditAction.JOB_DELETED}
+
+    def __init__(self, uow: Any, *, clock: Clock = utcnow, rng: random.Random | None = None) -> None:
+        super().__init__(uow)
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 (retry jitter, not cryptography)
+
+    # ----- creation -----------------------------------------------------------------------------------
+    def create(self, owner_id: int, name: str, target_url: str, *, kind: str = "scrape", priority: int = 0,
+               max_retries: int | None = None, options: Mapping[str, Any] | None = None,
+               dedupe_key: str | None = None, queue: bool = True) -> ScrapingJob:
+        """Create a job (queued unless ``queue=False``). A dedupe key allows one active job per key.
+
+        Raises:
+            ConflictError: an active job already holds ``dedupe_key`` (its id is named).
+            ValidationError: a bad URL, priority or retry count.
+        """
+        if not target_url.startswith(("http://", "https://")):
+            raise ValidationError(f"target_url {target_url!r} is not an http(s) URL")
+        if not -1000 <= priority <= 1000:
+            raise ValidationError(f"priority {priority} is out of range -1000..1000")
+        config = ConfigRepository(self.uow)
+        retries = max_retries if max_retries is not None else config.value("jobs.default_max_retries")
+        if dedupe_key is not None and (holder := self._active_with_key(dedupe_key)) is not None:
+            raise ConflictError(f"job with dedupe_key {dedupe_key!r} already exists and is active (job {holder})",
+                                field="dedupe_key", value=repr(dedupe_key))
+        job = self.add(ScrapingJob(owner_id=owner_id, name=name, target_url=target_url, kind=kind, priority=priority,
+                                   max_retries=retries, options=dict(options or {}), dedupe_key=dedupe_key,
+                                   status=JobStatus.PENDING))
+        return self.enqueue(job.id) if queue else job
+
+    def _active_with_key(self, key: str) -> int | None:
+        return self.session.scalar(select(ScrapingJob.id).where(ScrapingJob.dedupe_key == key,
+                                                                ScrapingJob.status.in_(ACTIVE)))
+
+    # ----- the state machine ----------------------------------------------------------------------------
+    def transition(self, job_id: int, target: JobStatus | str, **fields: Any) -> ScrapingJob:
+        """Move a job to ``target`` if the transition table allows it, setting ``fields`` too.
+
+        Raises:
+            InvalidTransitionError: the move is not allowed; the row and its version are untouched.
+            ConcurrentUpdateError: another writer moved the job first.
+        """
+        job = self.get(job_id)
+        target = JobStatus(target)
+        current = job.status
+        if target not in TRANSITIONS[current]:
+            raise InvalidTransitionError(job_id, current.value, target.value, [s.value for s in TRANSITIONS[current]])
+        if current is JobStatus.FAILED and target is JobStatus.QUEUED and job.attempt >= job.max_retries:
+            raise InvalidTransitionError(job_id, current.value, target.value, []) from None
+        now = self.clock()
+        values = {**_timestamps_for(target, now), **fields, "status": target}
+        try:
+            with self.session.begin_nested():
+                for name, value in values.items():
+                    setattr(job, name, value)
+                job.updated_at = now
+                self.session.flush()
+                self._record(AuditAction.JOB_STATUS_CHANGED,
+                             [(job_id, {"from": current.value, "to": target.value, "attempt": job.attempt,
+                                        **_audit_fields(fields)})])
+        except StaleDataError:
+            self.session.expire(job)
+            raise ConcurrentUpdateError(f"job {job_id} was changed by another writer while moving "
+                                        f"{current.value} -> {target.value}; re-read it and try again") from None
+        return job
+
+    def enqueue(self, job_id: int) -> ScrapingJob:
+        """pending -> queued."""
+        return self.transition(job_id, JobStatus.QUEUED)
+
+    def cancel(self, job_id: int) -> ScrapingJob:
+        """pending, queued or running -> cancelled."""
+        return self.transition(job_id, JobStatus.CANCELLED, lease_expires_at=None)
+
+    def complete(self, job_id: int, worker_id: str | None = None) -> ScrapingJob:
+        """running -> completed, by the worker holding the job."""
+        self._check_holder(job_id, worker_id)
+        return self.transition(job_id, JobStatus.COMPLETED, lease_expires_at=None)
+
+    def fail(self, job_id: int, error_type: str, message: str, worker_id: str | None = None,
+             *, retry: bool = True) -> ScrapingJob:
+        """running -> failed; with attempts left, straight on to queued with exponential backoff and jitter."""
+        self._check_holder(job_id, worker_id)
+        job = self.transition(job_id, JobStatus.FAILED, error_type=error_type[:100],
+                              error_message=message[:MAX_ERROR_MESSAGE], lease_expires_at=None)
+        if retry and job.attempt < job.max_retries:
+            return self._requeue_after_backoff(job)
+        return job
+
+    def _requeue_after_backoff(self, job: ScrapingJob) -> ScrapingJob:
+        config = ConfigRepository(self.uow)
+        base, ceiling = config.value("jobs.backoff_base_seconds"), config.value("jobs.backoff_max_seconds")
+        delay = min(ceiling, base * 2 ** max(job.attempt - 1, 0))
+        delay = delay / 2 + self.rng.uniform(0, delay / 2)  # "equal jitter": never less than half the delay
+        return self.transition(job.id, JobStatus.QUEUED, next_retry_at=self.clock() + timedelta(seconds=delay),
+                               claimed_by=None, heartbeat_at=None)
+
+    def retry(self, filters: Filters = None, *, extra_attempts: int = 1) -> list[int]:
+        """Re-queue failed jobs matching ``filters`` (the dead-letter view), granting ``extra_attempts``."""
+        if extra_attempts < 0:
+            raise ValidationError(f"extra_attempts must be 0 or more, got {extra_attempts}")
+        ids = [job.id for job in self.iterate({**(filters or {}), "status": JobStatus.FAILED})]
+        for job_id in ids:
+            job = self.get(job_id)
+            job.max_retries = max(job.max_retries, job.attempt + extra_attempts)
+            self.transition(job_id, JobStatus.QUEUED, next_retry_at=None, claimed_by=None, heartbeat_at=None)
+        return ids
+
+    def _check_holder(self, job_id: int, worker_id: str | None) -> None:
+        if worker_id is None:
+            return
+        job = self.get(job_id)
+        if job.status is not JobStatus.RUNNING or job.claimed_by != worker_id:
+            holder = f"held by {job.claimed_by!r}" if job.status is JobStatus.RUNNING else job.status.value
+            raise ConflictError(f"job {job_id} is not held by worker {worker_id!r} (it is {holder}); its lease "
+                                "may have expired and the job been recovered")
+
+    # ----- workers ---------------------------------------------------------------------------------------
+    def claim(self, worker_id: str, n: int = 1, *, kinds: Sequence[str] | None = None,
+              lease_seconds: int | None = None) -> list[ScrapingJob]:
+        """Atomically take up to ``n`` claimable queued jobs (priority, then age) and mark them running.
+
+        Expired leases are recovered first, so a worker killed mid-job never leaves it running forever.
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so workers never wait on each other; SQLite: one
+        ``UPDATE … RETURNING`` under the write lock this transaction already holds.
+        """
+        if not 1 <= n <= 1000:
+            raise ValidationError(f"n must be between 1 and 1000, got {n}")
+        if not worker_id or len(worker_id) > 200:
+            raise ValidationError(f"worker_id {worker_id!r} must be 1-200 characters")
+        self.recover_stale()
+        now = self.clock()
+        lease = lease_seconds or ConfigRepository(self.uow).value("jobs.lease_seconds")
+        picked = select(ScrapingJob.id).where(
+            ScrapingJob.status == JobStatus.QUEUED,
+            or_(ScrapingJob.next_retry_at.is_(None), ScrapingJob.next_retry_at <= now),
+            *([ScrapingJob.kind.in_(kinds)] if kinds else []),
+        ).order_by(ScrapingJob.priority.desc(), ScrapingJob.created_at, ScrapingJob.id).limit(n)
+        if self.uow.dialect == "postgresql":
+            picked = picked.with_for_update(skip_locked=True)
+        statement = (update(ScrapingJob).where(ScrapingJob.id.in_(picked.scalar_subquery()))
+                     .values(status=JobStatus.RUNNING, claimed_by=worker_id, heartbeat_at=now, started_at=now,
+                             lease_expires_at=now + timedelta(seconds=lease), attempt=ScrapingJob.attempt + 1,
+                             finished_at=None, next_retry_at=None, pages_done=0, items_scraped=0,
+                             bytes_downloaded=0, updated_at=now, version=ScrapingJob.version + 1)
+                     .returning(ScrapingJob.id, ScrapingJob.attempt)
+                     .execution_options(synchronize_session=False))
+        claimed = sorted(self.session.execute(statement).all())
+        if not claimed:
+            return []
+        self._record(AuditAction.JOB_STATUS_CHANGED, [(job_id, {"from": "queued", "to": "running", "attempt": attempt,
+                                                               "worker": worker_id}) for job_id, attempt in claimed])
+        ids = [job_id for job_id, _ in claimed]
+        self._expire_loaded(ids)
+        return list(self.session.scalars(select(ScrapingJob).where(ScrapingJob.id.in_(ids))
+                                         .order_by(ScrapingJob.priority.desc(), ScrapingJob.created_at,
+                                                   ScrapingJob.id)))
+
+    def heartbeat(self, job_id: int, worker_id: str, progress: Progress | None = None,
+                  *, lease_seconds: int | None = None) -> ScrapingJob:
+        """Extend the lease and record progress; within an attempt progress never goes backwards."""
+        self._check_holder(job_id, worker_id)
+        job = self.get(job_id)
+        changes = _progress_changes(job, progress or Progress())
+        now = self.clock()
+        lease = lease_seconds or ConfigRepository(self.uow).value("jobs.lease_seconds")
+        try:
+            with self.session.begin_nested():
+                for name, value in changes.items():
+                    setattr(job, name, value)
+                job.heartbeat_at, job.lease_expires_at, job.updated_at = now, now + timedelta(seconds=lease), now
+                self.session.flush()
+        except StaleDataError:
+            self.session.expire(job)
+            raise ConcurrentUpdateError(f"job {job_id} was changed by another writer during a heartbeat") from None
+        return job
+
+    def recover_stale(self) -> RecoveryResult:
+        """Jobs running past their lease go back to queued, or to failed when their attempts are spent."""
+        now = self.clock()
+        stale = list(self.session.scalars(select(ScrapingJob).where(
+            ScrapingJob.status == JobStatus.RUNNING, ScrapingJob.lease_expires_at < now).order_by(ScrapingJob.id)))
+        requeued, failed = [], []
+        for job in stale:
+            worker = job.claimed_by
+            failure = {"error_type": "lease_expired", "lease_expires_at": None,
+                       "error_message": f"worker {worker!r} stopped heartbeating; lease expired at "
+                                        f"{job.lease_expires_at.isoformat() if job.lease_expires_at else '?'}"}
+            self.transition(job.id, JobStatus.FAILED, **failure)
+            if job.attempt < job.max_retries:
+                self.transition(job.id, JobStatus.QUEUED, next_retry_at=None, claimed_by=None, heartbeat_at=None)
+                requeued.append(job.id)
+            else:
+                failed.append(job.id)
+        if stale:
+            self._record(AuditAction.JOB_RECOVERED, [(None, {"requeued": requeued, "failed": failed})])
+        return RecoveryResult(requeued, failed)
+
+    # ----- clean-up and statistics -------------------------------------------------------------------
+    def finished_before(self, older_than: datetime, statuses: Sequence[JobStatus] = FINISHED,
+                        limit: int = 1000) -> list[int]:
+        """Ids of finished jobs (in these statuses) that finished before ``older_than``, oldest first."""
+        bad = [s for s in statuses if JobStatus(s) not in FINISHED]
+        if bad:
+            raise ValidationError(f"only finished jobs can be cleaned up, not {', '.join(map(str, bad))}; "
+                                  f"allowed: {', '.join(s.value for s in FINISHED)}")
+        return list(self.session.scalars(select(ScrapingJob.id).where(
+            ScrapingJob.status.in_(list(statuses)), ScrapingJob.finished_at < older_than)
+            .order_by(ScrapingJob.finished_at, ScrapingJob.id).limit(limit)))
+
+    def delete_ids(self, ids: Sequence[int]) -> int:
+        """Delete these jobs (their artifacts and metadata cascade, listed on each job's audit row)."""
+        return self.delete_where({"id__in": list(ids)}) if ids else 0
+
+    def _cascaded(self, ids: Sequence[Any]) -> dict[Any, dict[str, Any]]:
+        found: dict[Any, list[int]] = {}
+        for start in range(0, len(ids), 10_000):
+            rows = self.session.execute(select(Artifact.job_id, Artifact.id)
+                                        .where(Artifact.job_id.in_(ids[start:start + 10_000])).order_by(Artifact.id))
+            for job_id, artifact_id in rows:
+                found.setdefault(job_id, []).append(artifact_id)
+        return {job_id: {"cascaded": {"artifacts": artifacts}} for job_id, artifacts in found.items()}
+
+    def stats(self, filters: Filters = None) -> JobStats:
+        """Counts by status, queue depth, oldest queued job, expired leases, attempts histogram (SQL)."""
+        now = self.clock()
+        _, parsed = self._select(filters)
+        where = [f.clause() for f in parsed]
+        by_status = {s.value: 0 for s in JobStatus} | {
+            str(getattr(status, "value", status)): n for status, n in self.session.execute(
+                select(ScrapingJob.status, func.count()).where(*where).group_by(ScrapingJob.status))}
+        queued = ScrapingJob.status == JobStatus.QUEUED
+        depth, claimable, oldest, expired = self.session.execute(select(
+            func.count(case((queued, 1))),
+            func.count(case((and_(queued, or_(ScrapingJob.next_retry_at.is_(None), ScrapingJob.next_retry_at <= now)),
+                             1))),
+            func.min(case((queued, ScrapingJob.created_at))),
+            func.count(case((and_(ScrapingJob.status == JobStatus.RUNNING, ScrapingJob.lease_expires_at < now), 1))),
+        ).where(*where)).one()
+        attempts = {attempt: n for attempt, n in self.session.execute(
+            select(ScrapingJob.attempt, func.count()).where(*where).group_by(ScrapingJob.attempt)
+            .order_by(ScrapingJob.attempt)).all()}
+        oldest_at = oldest if oldest is None or isinstance(oldest, datetime) else datetime.fromisoformat(str(oldest))
+        return JobStats(by_status, depth, claimable, _aware(oldest_at), expired, attempts)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    return None if moment is None else (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment)
+
+
+def _timestamps_for(target: JobStatus, now: datetime) -> dict[str, Any]:
+    """Keep started/finished consistent with the status (the CHECK constraint insists)."""
+    if target is JobStatus.QUEUED:
+        return {"finished_at": None, "lease_expires_at": None}
+    if target in FINISHED:
+        return {"finished_at": now}
+    return {}
+
+
+def _audit_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    shown = ("error_type", "error_message", "next_retry_at")
+    return {k: v for k, v in fields.items() if k in shown and v is not None}
+
+
+def _progress_changes(job: ScrapingJob, progress: Progress) -> dict[str, int]:
+    changes: dict[str, int] = {}
+    for name in ("pages_done", "items_scraped", "bytes_downloaded", "pages_total"):
+        value = getattr(progress, name)
+        if value is None:
+            continue
+        current = getattr(job, name)
+        if value < 0 or (current is not None and value < current and name != "pages_total"):
+            raise ValidationError(f"job {job.id}: {name} cannot go from {current} to {value} within an attempt")
+        changes[name] = value
+    total = changes.get("pages_total", job.pages_total)
+    done = changes.get("pages_done", job.pages_done)
+    if total is not None and done > total:
+        raise ValidationError(f"job {job.id}: pages_done {done} is beyond pages_total {total}")
+    return changes
+
+
+__all__ = ["FINISHED", "JobRepository", "JobStats", "Progress", "RecoveryResult"]
