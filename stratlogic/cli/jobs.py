@@ -1,0 +1,168 @@
+"""``stratlogic jobs …``: look at and steer scraping jobs."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from stratlogic import jobs as job_services
+from stratlogic.cli._common import cli_errors, database, err, out
+from stratlogic.errors import ValidationError
+from stratlogic.models import ScrapingJob, utcnow
+from stratlogic.repositories.audit import AuditRepository
+from stratlogic.repositories.jobs import JobRepository
+
+app = typer.Typer(help="List, inspect and steer scraping jobs.", no_args_is_help=True)
+_AGE = re.compile(r"^(\d+)([dhm])$")
+
+
+def _moment(text: str) -> datetime:
+    """``30d`` / ``12h`` / ``90m`` ago, or an ISO date/time (naive means UTC)."""
+    if match := _AGE.match(text.strip()):
+        unit = {"d": "days", "h": "hours", "m": "minutes"}[match.group(2)]
+        return utcnow() - timedelta(**{unit: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(f"--older-than {text!r} is neither an age (30d, 12h, 90m) nor an ISO date") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _row(job: ScrapingJob) -> dict[str, Any]:
+    return {"id": job.id, "name": job.name, "kind": job.kind, "status": job.status.value, "priority": job.priority,
+            "attempt": job.attempt, "max_retries": job.max_retries, "owner_id": job.owner_id,
+            "target_url": job.target_url, "claimed_by": job.claimed_by, "progress": job.progress,
+            "pages_done": job.pages_done, "pages_total": job.pages_total, "items_scraped": job.items_scraped,
+            "bytes_downloaded": job.bytes_downloaded, "error_type": job.error_type,
+            "error_message": job.error_message, "created_at": job.created_at.isoformat(),
+            "started_at": job.started_at.isoformat() if job.started_at else None,
+            "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+            "next_retry_at": job.next_retry_at.isoformat() if job.next_retry_at else None,
+            "lease_expires_at": job.lease_expires_at.isoformat() if job.lease_expires_at else None}
+
+
+@app.command("list")
+def list_(
+    status: Annotated[list[str] | None, typer.Option(help="Only these statuses (repeatable).")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
+    owner: Annotated[int | None, typer.Option(help="Only this owner's jobs.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    cursor: Annotated[str | None, typer.Option(help="Next-page cursor from a previous call.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """List jobs, newest first, a keyset page at a time.
+
+    Example: stratlogic jobs list --status failed --limit 20
+    """
+    filters = {k: v for k, v in {"status__in": status, "kind": kind, "owner_id": owner}.items() if v}
+    with cli_errors(), database().unit_of_work(readonly=True) as uow:
+        page = JobRepository(uow).page(filters, sort="-created_at", limit=limit, cursor=cursor)
+        rows = [_row(job) for job in page.items]
+    if as_json:
+        for row in rows:
+            out.print(json.dumps(row), markup=False)
+    else:
+        table = Table("id", "name", "kind", "status", "prio", "attempt", "progress", "created (UTC)")
+        for r in rows:
+            shown = f"{r['progress']:.0%}" if r["progress"] is not None else "-"
+            table.add_row(str(r["id"]), r["name"], r["kind"], r["status"], str(r["priority"]),
+                          f"{r['attempt']}/{r['max_retries']}", shown, r["created_at"][:19])
+        out.print(table)
+    if page.next_cursor:
+        err.print(f"more: --cursor {page.next_cursor}")
+
+
+@app.command()
+def show(job_id: Annotated[int, typer.Argument(help="The job's id.")],
+         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Show one job and its audit trail.
+
+    Example: stratlogic jobs show 42
+    """
+    with cli_errors(), database().unit_of_work(readonly=True) as uow:
+        row = _row(JobRepository(uow).get(job_id))
+        row["history"] = [{"id": a.id, "at": a.occurred_at.isoformat(), "action": a.action, "details": a.details}
+                          for a in AuditRepository(uow).trail("job", job_id, limit=1000)]
+    if as_json:
+        out.print(json.dumps(row, indent=2), markup=False)
+        return
+    for key, value in row.items():
+        if key != "history":
+            out.print(f"{key:>17}: {value}", markup=False)
+    for entry in row["history"]:
+        out.print(f"  {entry['at'][:19]}  {entry['action']:<20} {json.dumps(entry['details'])}", markup=False)
+
+
+@app.command()
+def cancel(job_id: Annotated[int, typer.Argument(help="The job's id.")]) -> None:
+    """Cancel a pending, queued or running job.
+
+    Example: stratlogic jobs cancel 42
+    """
+    with cli_errors(), database().unit_of_work() as uow:
+        JobRepository(uow).cancel(job_id)
+    err.print(f"job {job_id} cancelled")
+
+
+@app.command()
+def retry(
+    job_id: Annotated[list[int] | None, typer.Option("--id", help="Job ids (repeatable).")] = None,
+    error_type: Annotated[str | None, typer.Option(help="Only failed jobs with this error type.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only failed jobs of this kind.")] = None,
+    all_failed: Annotated[bool, typer.Option("--all-failed", help="Every failed job.")] = False,
+    extra_attempts: Annotated[int, typer.Option(min=0, help="Attempts to grant beyond those spent.")] = 1,
+) -> None:
+    """Re-queue failed jobs (the dead-letter view) chosen by id or filter.
+
+    Example: stratlogic jobs retry --error-type Timeout
+    """
+    filters = {k: v for k, v in {"id__in": job_id, "error_type": error_type, "kind": kind}.items() if v}
+    with cli_errors():
+        if not filters and not all_failed:
+            raise ValidationError("say which failed jobs to retry: --id, --error-type, --kind, or --all-failed")
+        with database().unit_of_work() as uow:
+            ids = JobRepository(uow).retry(filters, extra_attempts=extra_attempts)
+    err.print(f"re-queued {len(ids)} job(s)" + (f": {', '.join(map(str, ids[:20]))}" if ids else ""))
+
+
+@app.command("recover-stale")
+def recover_stale() -> None:
+    """Return jobs whose worker stopped heartbeating (lease expired) to queued, or to failed when spent.
+
+    Example: stratlogic jobs recover-stale
+    """
+    with cli_errors(), database().unit_of_work() as uow:
+        result = JobRepository(uow).recover_stale()
+    err.print(f"re-queued {len(result.requeued)}, failed {len(result.failed)} (attempts spent)")
+
+
+@app.command()
+def cleanup(
+    older_than: Annotated[str, typer.Option(help="Finished before: an age (30d, 12h) or an ISO date.")],
+    status: Annotated[list[str] | None, typer.Option(help="Only these finished statuses (repeatable).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be deleted.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
+) -> None:
+    """Delete finished jobs (and their artifacts' rows) older than a cut, in batches.
+
+    Example: stratlogic jobs cleanup --older-than 90d --dry-run
+    """
+    with cli_errors():
+        cut = _moment(older_than)
+        statuses = status or [s.value for s in job_services.FINISHED]
+        db = database()
+        preview = job_services.cleanup(db, cut, statuses=statuses, dry_run=True)
+        err.print(f"{preview.total} job(s) finished before {cut.isoformat()}: {json.dumps(preview.by_status)}")
+        if dry_run or not preview.total:
+            return
+        if not yes and not (sys.stdin.isatty() and typer.confirm("delete them?")):
+            raise ValidationError("not confirmed: pass --yes to delete without a prompt")
+        report = job_services.cleanup(db, cut, statuses=statuses, dry_run=False, batch_size=batch_size)
+    err.print(f"deleted {report.total} job(s) in {report.batches} batch(es): {json.dumps(report.by_status)}")
