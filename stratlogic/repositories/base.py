@@ -74,11 +74,21 @@ class Repository(Generic[ModelT]):
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
         self.session: Session = uow.session
-        self._filter_fields = {name: self._field(name) for name in self.filterable}
-        self._sort_fields = {name: self._field(name) for name in self.sortable}
+        self._filter_fields, self._sort_fields = self._fields()
 
-    def _field(self, name: str) -> Field:
-        column: InstrumentedAttribute[Any] = getattr(self.model, name)
+    @classmethod
+    def _fields(cls) -> tuple[dict[str, Field], dict[str, Field]]:
+        """The filterable and sortable fields, described once per class (repositories are built often)."""
+        cached = cls.__dict__.get("_field_cache")
+        if cached is None:
+            cached = ({name: cls._field(name) for name in cls.filterable},
+                      {name: cls._field(name) for name in cls.sortable})
+            cls._field_cache = cached  # type: ignore[attr-defined]
+        return cached  # type: ignore[no-any-return]
+
+    @classmethod
+    def _field(cls, name: str) -> Field:
+        column: InstrumentedAttribute[Any] = getattr(cls.model, name)
         return field_for(name, column)
 
     @property

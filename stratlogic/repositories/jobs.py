@@ -73,6 +73,10 @@ class JobRepository(Repository[ScrapingJob]):
                                                      "updated": AuditAction.JOB_UPDATED,
                                                      "deleted": AuditAction.JOB_DELETED}
 
+    #: ``claim`` looks for expired leases at most this often per process (leases last minutes).
+    recovery_interval: ClassVar[timedelta] = timedelta(seconds=5)
+    _last_recovery: ClassVar[dict[str, datetime]] = {}
+
     def __init__(self, uow: Any, *, clock: Clock = utcnow, rng: random.Random | None = None) -> None:
         super().__init__(uow)
         self.clock = clock
@@ -202,8 +206,8 @@ class JobRepository(Repository[ScrapingJob]):
             raise ValidationError(f"n must be between 1 and 1000, got {n}")
         if not worker_id or len(worker_id) > 200:
             raise ValidationError(f"worker_id {worker_id!r} must be 1-200 characters")
-        self.recover_stale()
         now = self.clock()
+        self._recover_if_due(now)
         lease = lease_seconds or ConfigRepository(self.uow).value("jobs.lease_seconds")
         picked = select(ScrapingJob.id).where(
             ScrapingJob.status == JobStatus.QUEUED,
@@ -217,18 +221,22 @@ class JobRepository(Repository[ScrapingJob]):
                              lease_expires_at=now + timedelta(seconds=lease), attempt=ScrapingJob.attempt + 1,
                              finished_at=None, next_retry_at=None, pages_done=0, items_scraped=0,
                              bytes_downloaded=0, updated_at=now, version=ScrapingJob.version + 1)
-                     .returning(ScrapingJob.id, ScrapingJob.attempt)
+                     .returning(ScrapingJob)
                      .execution_options(synchronize_session=False))
-        claimed = sorted(self.session.execute(statement).all())
-        if not claimed:
-            return []
-        self._record(AuditAction.JOB_STATUS_CHANGED, [(job_id, {"from": "queued", "to": "running", "attempt": attempt,
-                                                               "worker": worker_id}) for job_id, attempt in claimed])
-        ids = [job_id for job_id, _ in claimed]
-        self._expire_loaded(ids)
-        return list(self.session.scalars(select(ScrapingJob).where(ScrapingJob.id.in_(ids))
-                                         .order_by(ScrapingJob.priority.desc(), ScrapingJob.created_at,
-                                                   ScrapingJob.id)))
+        claimed = sorted(self.session.scalars(statement.execution_options(populate_existing=True)).all(),
+                         key=lambda job: (-job.priority, job.created_at, job.id))
+        self._record(AuditAction.JOB_STATUS_CHANGED, [(job.id, {"from": "queued", "to": "running",
+                                                                "attempt": job.attempt, "worker": worker_id})
+                                                      for job in claimed])
+        return claimed
+
+    def _recover_if_due(self, now: datetime) -> None:
+        """Recover expired leases unless this process did so moments ago (by the repository's clock)."""
+        key = str(self.uow.database.engine.url)
+        last = self._last_recovery.get(key)
+        if last is None or not timedelta(0) <= now - last < self.recovery_interval:
+            self._last_recovery[key] = now
+            self.recover_stale()
 
     def heartbeat(self, job_id: int, worker_id: str, progress: Progress | None = None,
                   *, lease_seconds: int | None = None) -> ScrapingJob:
