@@ -73,11 +73,12 @@ class ConflictError(StratLogicError):
 class InvalidTransitionError(StratLogicError):
     """A job was asked to move between statuses the state machine does not allow; nothing changed."""
 
-    def __init__(self, job_id: int, current: str, target: str, allowed: Iterable[str]) -> None:
+    def __init__(self, job_id: int, current: str, target: str, allowed: Iterable[str],
+                 reason: str | None = None) -> None:
         self.job_id, self.current, self.target = job_id, current, target
         self.allowed = sorted(allowed)
-        super().__init__(f"job {job_id}: cannot go {current} -> {target}; allowed from {current}: "
-                         f"{', '.join(self.allowed) or 'none (final status)'}")
+        why = reason or f"allowed from {current}: {', '.join(self.allowed) or 'none (final status)'}"
+        super().__init__(f"job {job_id}: cannot go {current} -> {target}; {why}")
 
 
 class ConcurrentUpdateError(StratLogicError):

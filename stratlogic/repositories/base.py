@@ -84,7 +84,7 @@ class Repository(Generic[ModelT]):
             cached = ({name: cls._field(name) for name in cls.filterable},
                       {name: cls._field(name) for name in cls.sortable})
             cls._field_cache = cached  # type: ignore[attr-defined]
-        return cached  # type: ignore[no-any-return]
+        return cached
 
     @classmethod
     def _field(cls, name: str) -> Field:

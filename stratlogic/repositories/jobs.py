@@ -21,6 +21,7 @@ from stratlogic.errors import ConcurrentUpdateError, ConflictError, InvalidTrans
 from stratlogic.models import Artifact, JobStatus, ScrapingJob, utcnow
 from stratlogic.models.audit_rules import AuditAction
 from stratlogic.models.job import ACTIVE, TRANSITIONS
+from stratlogic.repositories._errors import integrity
 from stratlogic.repositories.base import Filters, Repository
 from stratlogic.repositories.config import ConfigRepository
 
@@ -92,8 +93,13 @@ class JobRepository(Repository[ScrapingJob]):
             ConflictError: an active job already holds ``dedupe_key`` (its id is named).
             ValidationError: a bad URL, priority or retry count.
         """
-        if not target_url.startswith(("http://", "https://")):
-            raise ValidationError(f"target_url {target_url!r} is not an http(s) URL")
+        if not target_url.startswith(("http://", "https://")) or len(target_url) > 2048:
+            shown = target_url if len(target_url) <= 80 else f"{target_url[:60]}… ({len(target_url)} characters)"
+            raise ValidationError(f"target_url {shown!r} is not an http(s) URL of at most 2048 characters")
+        if not 1 <= len(name) <= 200:
+            raise ValidationError(f"job name must be 1-200 characters, got {len(name)}")
+        if max_retries is not None and not 0 <= max_retries <= 100:
+            raise ValidationError(f"max_retries {max_retries} is out of range 0..100")
         if not -1000 <= priority <= 1000:
             raise ValidationError(f"priority {priority} is out of range -1000..1000")
         config = ConfigRepository(self.uow)
@@ -124,11 +130,15 @@ class JobRepository(Repository[ScrapingJob]):
         if target not in TRANSITIONS[current]:
             raise InvalidTransitionError(job_id, current.value, target.value, [s.value for s in TRANSITIONS[current]])
         if current is JobStatus.FAILED and target is JobStatus.QUEUED and job.attempt >= job.max_retries:
-            raise InvalidTransitionError(job_id, current.value, target.value, []) from None
+            raise InvalidTransitionError(job_id, current.value, target.value, [], reason=(
+                f"its attempts are spent ({job.attempt} of {job.max_retries}); retry(extra_attempts=N) grants more"))
+        if target is JobStatus.RUNNING and not fields.get("claimed_by"):
+            raise InvalidTransitionError(job_id, current.value, target.value, [], reason=(
+                "a job starts running only when a worker claims it: use claim(worker_id)"))
         now = self.clock()
         values = {**_timestamps_for(target, now), **fields, "status": target}
         try:
-            with self.session.begin_nested():
+            with self.session.begin_nested(), integrity(self.resource, values):
                 for name, value in values.items():
                     setattr(job, name, value)
                 job.updated_at = now
@@ -180,6 +190,9 @@ class JobRepository(Repository[ScrapingJob]):
         ids = [job.id for job in self.iterate({**(filters or {}), "status": JobStatus.FAILED})]
         for job_id in ids:
             job = self.get(job_id)
+            if job.dedupe_key is not None and (holder := self._active_with_key(job.dedupe_key)) is not None:
+                raise ConflictError(f"job {job_id} cannot be retried: job {holder} is active with the same "
+                                    f"dedupe_key {job.dedupe_key!r}", field="dedupe_key", value=repr(job.dedupe_key))
             job.max_retries = max(job.max_retries, job.attempt + extra_attempts)
             self.transition(job_id, JobStatus.QUEUED, next_retry_at=None, claimed_by=None, heartbeat_at=None)
         return ids
@@ -260,8 +273,11 @@ class JobRepository(Repository[ScrapingJob]):
     def recover_stale(self) -> RecoveryResult:
         """Jobs running past their lease go back to queued, or to failed when their attempts are spent."""
         now = self.clock()
-        stale = list(self.session.scalars(select(ScrapingJob).where(
-            ScrapingJob.status == JobStatus.RUNNING, ScrapingJob.lease_expires_at < now).order_by(ScrapingJob.id)))
+        expired = select(ScrapingJob).where(ScrapingJob.status == JobStatus.RUNNING,
+                                            ScrapingJob.lease_expires_at < now).order_by(ScrapingJob.id)
+        if self.uow.dialect == "postgresql":  # another claim recovering the same job: skip it, do not wait
+            expired = expired.with_for_update(skip_locked=True)
+        stale = list(self.session.scalars(expired))
         requeued, failed = [], []
         for job in stale:
             worker = job.claimed_by
@@ -333,11 +349,11 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 def _timestamps_for(target: JobStatus, now: datetime) -> dict[str, Any]:
-    """Keep started/finished consistent with the status (the CHECK constraint insists)."""
+    """Keep timestamps, claim and lease consistent with the status (the CHECK constraint insists)."""
     if target is JobStatus.QUEUED:
-        return {"finished_at": None, "lease_expires_at": None}
+        return {"finished_at": None, "lease_expires_at": None, "claimed_by": None, "heartbeat_at": None}
     if target in FINISHED:
-        return {"finished_at": now}
+        return {"finished_at": now, "lease_expires_at": None}
     return {}
 
 
