@@ -213,7 +213,10 @@ def downgrade(settings: Settings, revision: str | None = None, *, steps: int | N
 
 
 def _offline(settings: Settings, action: str, revision: str) -> str:
-    """Render migration SQL without a database (Alembic's offline mode)."""
+    """Render migration SQL without a database (Alembic's offline mode; PostgreSQL only)."""
+    if settings.backend == "sqlite":
+        raise MigrationError("--sql is for PostgreSQL: SQLite migrations rebuild tables (batch mode), which needs "
+                             "the live database; back up the file and run `stratlogic db upgrade` instead")
     cfg = alembic_config(settings)
     out = io.StringIO()
     cfg.stdout = out

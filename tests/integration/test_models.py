@@ -227,7 +227,7 @@ CHECK_CASES = [
                  "scraping_jobs", "ck_scraping_jobs_attempts_non_negative", id="attempt-negative"),
     pytest.param(lambda s, seed: make_job(s, _owner(s, seed), max_retries=-1),
                  "scraping_jobs", "ck_scraping_jobs_attempts_non_negative", id="max-retries-negative"),
-    pytest.param(lambda s, seed: make_job(s, _owner(s, seed), started_at=STARTED,
+    pytest.param(lambda s, seed: make_job(s, _owner(s, seed), status=JobStatus.COMPLETED, started_at=STARTED,
                                           finished_at=STARTED - timedelta(seconds=1)),
                  "scraping_jobs", "ck_scraping_jobs_finished_after_started", id="finished-before-started"),
     pytest.param(lambda s, seed: s.execute(text("UPDATE scraping_jobs SET status = 'bogus' WHERE id = :id"),
@@ -258,7 +258,8 @@ def test_check_constraints_accept_boundary_values(db: Database, seed: Seed) -> N
         owner = _owner(uow.session, seed)
         make_user(uow.session, "abc")
         make_job(uow.session, owner, priority=1000, pages_done=4, pages_total=4)
-        make_job(uow.session, owner, priority=-1000, started_at=STARTED, finished_at=STARTED)
+        make_job(uow.session, owner, priority=-1000, status=JobStatus.COMPLETED, started_at=STARTED,
+                 finished_at=STARTED)
         make_artifact(uow.session, _job(uow.session, seed), "pages/empty.html", size_bytes=0)
     assert count_rows(db, "users") == 2
     assert count_rows(db, "scraping_jobs") == 3
