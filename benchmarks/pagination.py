@@ -39,16 +39,18 @@ def load(url: str) -> None:
     """One owner and ROWS jobs over a year, written with COPY."""
     rng = random.Random(7)
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    statuses = [s.value for s in JobStatus]
+    statuses = [s.value for s in JobStatus if s is not JobStatus.RUNNING]  # running rows would need a lease
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO users (username, email) VALUES ('bench', 'bench@example.com') RETURNING id")
         owner = cur.fetchone()[0]  # type: ignore[index]
-        with cur.copy("COPY scraping_jobs (owner_id, name, target_url, status, options, created_at, updated_at) "
-                      "FROM STDIN") as copy:
+        with cur.copy("COPY scraping_jobs (owner_id, name, target_url, status, options, created_at, updated_at, "
+                      "finished_at) FROM STDIN") as copy:
             for i in range(ROWS):
                 created = start + timedelta(seconds=rng.randrange(365 * 86400))
-                copy.write_row((owner, f"job {i}", f"https://example.com/{i}", rng.choice(statuses), "{}",
-                                created, created))
+                status = rng.choice(statuses)
+                finished = created + timedelta(hours=1) if status in ("completed", "failed", "cancelled") else None
+                copy.write_row((owner, f"job {i}", f"https://example.com/{i}", status, "{}", created, created,
+                                finished))
         cur.execute("ANALYZE scraping_jobs")
 
 
