@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, type_coerce, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from stratlogic.errors import ConcurrentUpdateError, ConflictError, InvalidTransitionError, ValidationError
-from stratlogic.models import Artifact, JobStatus, ScrapingJob, utcnow
+from stratlogic.models import Artifact, JobStatus, ScrapingJob, UTCDateTime, utcnow
 from stratlogic.models.audit_rules import AuditAction
 from stratlogic.models.job import ACTIVE, TRANSITIONS
 from stratlogic.repositories._errors import integrity
@@ -332,20 +332,13 @@ class JobRepository(Repository[ScrapingJob]):
             func.count(case((queued, 1))),
             func.count(case((and_(queued, or_(ScrapingJob.next_retry_at.is_(None), ScrapingJob.next_retry_at <= now)),
                              1))),
-            func.min(case((queued, ScrapingJob.created_at))),
+            type_coerce(func.min(case((queued, ScrapingJob.created_at))), UTCDateTime()),  # aware UTC, both engines
             func.count(case((and_(ScrapingJob.status == JobStatus.RUNNING, ScrapingJob.lease_expires_at < now), 1))),
         ).where(*where)).one()
         attempts = {attempt: n for attempt, n in self.session.execute(
             select(ScrapingJob.attempt, func.count()).where(*where).group_by(ScrapingJob.attempt)
             .order_by(ScrapingJob.attempt)).all()}
-        oldest_at = oldest if oldest is None or isinstance(oldest, datetime) else datetime.fromisoformat(str(oldest))
-        return JobStats(by_status, depth, claimable, _aware(oldest_at), expired, attempts)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    from datetime import UTC
-
-    return None if moment is None else (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment)
+        return JobStats(by_status, depth, claimable, oldest, expired, attempts)
 
 
 def _timestamps_for(target: JobStatus, now: datetime) -> dict[str, Any]:
