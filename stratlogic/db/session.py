@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from stratlogic.config import Settings, get_settings
 from stratlogic.db.engine import SQLITE_BEGIN, make_engine
 from stratlogic.db.errors import translated
+from stratlogic.db.writelock import install as install_write_lock
 
 _current: ContextVar[UnitOfWork | None] = ContextVar("stratlogic_unit_of_work", default=None)
 
@@ -53,6 +54,7 @@ class Database:
         # Same pool and events; on SQLite its transactions begin DEFERRED so long reads never hold the lock.
         reader = self.engine.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
         self.readonly_session_factory = sessionmaker(reader, expire_on_commit=False)
+        install_write_lock(self.session_factory)  # writers serialise before their first row lock
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Database:

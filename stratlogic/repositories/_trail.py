@@ -1,8 +1,8 @@
 """Appending to the audit trail, in the caller's transaction (used by every repository write).
 
-Appends are serialised so the chain never forks: on PostgreSQL a transaction-scoped advisory lock is
-taken before the tail is read and held until commit; on SQLite every writer already holds the write
-lock from ``BEGIN IMMEDIATE``. The tail is re-read on every append (one index probe), so a rolled-back
+Appends are serialised so the chain never forks: on PostgreSQL by the write lock (``db/writelock.py``),
+which a transaction takes before its first write and holds until commit; on SQLite every writer already
+holds the write lock from ``BEGIN IMMEDIATE``. The tail is re-read on every append (one index probe), so a rolled-back
 savepoint can never leave a stale tail behind.
 """
 
@@ -12,15 +12,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 
+from stratlogic.db import writelock
 from stratlogic.db.actor import current_actor
 from stratlogic.db.session import UnitOfWork
+from stratlogic.db.writelock import WRITE_LOCK
 from stratlogic.models import AuditLog, utcnow
 from stratlogic.models.audit_rules import GENESIS, AuditAction, canonical, clean_details, digest
 
-#: pg_advisory_xact_lock key for audit appends ("STRATAUD" as a 64-bit integer).
-APPEND_LOCK = 0x5354524154415544
+APPEND_LOCK = WRITE_LOCK
 _BATCH = 2000
 
 
@@ -37,8 +38,7 @@ class AuditEntry:
 
 def lock(uow: UnitOfWork) -> None:
     """Take the append lock for the rest of this transaction (PostgreSQL; SQLite writers already hold one)."""
-    if uow.dialect == "postgresql":
-        uow.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK})
+    writelock.take(uow.session)
 
 
 def tail_hash(uow: UnitOfWork) -> str:

@@ -12,15 +12,17 @@ import builtins
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import Select, Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from stratlogic.db.session import UnitOfWork
-from stratlogic.errors import NotFoundError, ValidationError
+from stratlogic.errors import ConcurrentUpdateError, NotFoundError, ValidationError
 from stratlogic.models import Base
 from stratlogic.models.audit_rules import MASK, AuditAction
 from stratlogic.repositories import _cursor, _trail
@@ -235,7 +237,7 @@ class Repository(Generic[ModelT]):
     def _change(self, ident: Any, changes: Mapping[str, Any], action: str | AuditAction) -> ModelT:
         """Set fields of one row and record old -> new for those that really changed."""
         entity = self.get(ident)
-        with self.session.begin_nested(), integrity(self.resource, changes):
+        with self._versioned(entity, ident), self.session.begin_nested(), integrity(self.resource, changes):
             diff = {}
             for name, value in changes.items():
                 old = getattr(entity, name)
@@ -250,7 +252,7 @@ class Repository(Generic[ModelT]):
     def delete(self, ident: Any) -> None:
         """Delete one row (children follow the table's ON DELETE rules)."""
         entity = self.get(ident)
-        with self.session.begin_nested(), integrity(self.resource):
+        with self._versioned(entity, ident), self.session.begin_nested(), integrity(self.resource):
             details = {"values": self._snapshot(entity), **self._cascaded([ident]).get(ident, {})}
             self.session.delete(entity)
             self.session.flush()
@@ -281,6 +283,16 @@ class Repository(Generic[ModelT]):
             self._record("deleted", [(ident, {"values": self._mask(before[ident]), **cascaded.get(ident, {})})
                                      for ident in ids])
         return len(ids)
+
+    @contextmanager
+    def _versioned(self, entity: ModelT, ident: Any) -> Iterator[None]:
+        """A versioned row changed by another writer since it was read: say so in our terms."""
+        try:
+            yield
+        except StaleDataError:
+            self.session.expire(entity)
+            raise ConcurrentUpdateError(f"{self.resource} {ident} was changed by another writer since it was "
+                                        "read; re-read it and try again") from None
 
     def _matching_ids(self, filters: Filters) -> builtins.list[Any]:
         if not filters:
