@@ -48,6 +48,8 @@ class Database:
 
     engine: Engine
     settings: Settings = field(default_factory=get_settings)
+    #: Process-local cache of slowly changing values (config read on hot paths); see ConfigRepository.
+    cache: dict[str, tuple[float, object]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)

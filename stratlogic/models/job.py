@@ -114,3 +114,8 @@ class ScrapingJob(Base):
         if not self.pages_total:
             return None
         return self.pages_done / self.pages_total
+
+
+#: Claim order over queued rows only: a claim reads the first index entries instead of sorting the queue.
+Index("ix_scraping_jobs_claim_order", ScrapingJob.priority.desc(), ScrapingJob.created_at, ScrapingJob.id,
+      postgresql_where=text("status = 'queued'"), sqlite_where=text("status = 'queued'"))

@@ -23,6 +23,8 @@ from stratlogic.models.audit_rules import GENESIS, AuditAction, canonical, clean
 
 APPEND_LOCK = WRITE_LOCK
 _BATCH = 2000
+_TAIL = select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1)
+_INSERT = insert(AuditLog)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def lock(uow: UnitOfWork) -> None:
 
 def tail_hash(uow: UnitOfWork) -> str:
     """The hash of the newest row (the genesis value when the trail is empty)."""
-    found = uow.session.scalar(select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1))
+    found = uow.connection.scalar(_TAIL)
     return found or GENESIS
 
 
@@ -53,12 +55,16 @@ def audit_key(uow: UnitOfWork) -> bytes | None:
     return key.get_secret_value().encode() if key else None
 
 
-def append(uow: UnitOfWork, entries: Sequence[AuditEntry]) -> None:
-    """Append one row per entry, chained in order, under the append lock, in the current transaction."""
+def append(uow: UnitOfWork, entries: Sequence[AuditEntry], *, tail: str | None = None) -> None:
+    """Append one row per entry, chained in order, under the append lock, in the current transaction.
+
+    ``tail``: the newest hash as read by a statement of this transaction that ran after the lock was
+    taken (a hot path folds that read into its own statement); read here when not given.
+    """
     if not entries:
         return
     lock(uow)
-    prev = tail_hash(uow)
+    prev = tail if tail is not None else tail_hash(uow)
     actor, now, key = current_actor(), utcnow(), audit_key(uow)
     rows = []
     for entry in entries:
@@ -72,8 +78,9 @@ def append(uow: UnitOfWork, entries: Sequence[AuditEntry]) -> None:
                      "ip_address": actor.ip_address, "user_agent": actor.user_agent, "details": details,
                      "prev_hash": prev, "hash": current})
         prev = current
+    connection = uow.connection  # Core, not the ORM's bulk path: appends sit on every write's hot path
     for start in range(0, len(rows), _BATCH):
-        uow.session.execute(insert(AuditLog), rows[start:start + _BATCH])
+        connection.execute(_INSERT, rows[start:start + _BATCH])
 
 
 def record(uow: UnitOfWork, action: AuditAction, resource_type: str, resource_id: object | None,

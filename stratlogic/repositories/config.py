@@ -8,6 +8,7 @@ default, so the code never has to guess.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,6 +138,22 @@ class ConfigRepository(Repository[SystemConfig]):
         row = self.get_or_none(key)
         return spec.default if row is None else row.value
 
+    def recent_value(self, key: str, max_age: float = 5.0) -> Any:
+        """``value(key)`` as read at most ``max_age`` seconds ago in this process, for hot paths (claims).
+
+        A change made through this process is seen at once; one made elsewhere within ``max_age``.
+        """
+        cache, now = self.uow.database.cache, time.monotonic()
+        found = cache.get(f"config:{key}")
+        if found is not None and now - found[0] < max_age:
+            return found[1]
+        value = self.value(key)
+        cache[f"config:{key}"] = (now, value)
+        return value
+
+    def _forget(self, key: str) -> None:
+        self.uow.database.cache.pop(f"config:{key}", None)
+
     def set(self, key: str, value: Any, *, updated_by: int | None = None) -> ConfigEntry:
         """Set ``key`` after checking the value against its declared type (recorded, secrets masked).
 
@@ -144,6 +161,7 @@ class ConfigRepository(Repository[SystemConfig]):
         """
         spec = declared(key)
         checked = spec.validate(value)
+        self._forget(key)
         updated_by = updated_by if updated_by is not None else current_actor().user_id
         row = self.get_or_none(key)
         created = row is None
@@ -164,6 +182,7 @@ class ConfigRepository(Repository[SystemConfig]):
     def unset(self, key: str) -> bool:
         """Return ``key`` to its default; False when it was not set."""
         spec = declared(key)
+        self._forget(key)
         row = self.get_or_none(key)
         if row is None:
             return False

@@ -14,13 +14,30 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import and_, case, func, or_, select, type_coerce, update
+from sqlalchemy import (
+    String,
+    TextClause,
+    and_,
+    bindparam,
+    case,
+    column,
+    func,
+    or_,
+    select,
+    text,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
+from stratlogic.db import writelock
 from stratlogic.errors import ConcurrentUpdateError, ConflictError, InvalidTransitionError, ValidationError
 from stratlogic.models import Artifact, JobStatus, ScrapingJob, UTCDateTime, utcnow
 from stratlogic.models.audit_rules import AuditAction
 from stratlogic.models.job import ACTIVE, TRANSITIONS
+from stratlogic.repositories import _trail
 from stratlogic.repositories._errors import integrity
 from stratlogic.repositories.base import Filters, Repository
 from stratlogic.repositories.config import ConfigRepository
@@ -221,27 +238,56 @@ class JobRepository(Repository[ScrapingJob]):
             raise ValidationError(f"worker_id {worker_id!r} must be 1-200 characters")
         now = self.clock()
         self._recover_if_due(now)
-        lease = lease_seconds or ConfigRepository(self.uow).value("jobs.lease_seconds")
+        lease = lease_seconds or ConfigRepository(self.uow).recent_value("jobs.lease_seconds")
+        tail = None
+        if self.uow.dialect == "postgresql":
+            claimed, tail = self._claim_postgres(worker_id, n, kinds, now, now + timedelta(seconds=lease))
+        else:
+            claimed = self._claim_portable(worker_id, n, kinds, now, now + timedelta(seconds=lease))
+        entries = [_trail.AuditEntry(AuditAction.JOB_STATUS_CHANGED, self.audit_type, str(job.id),
+                                     {"from": "queued", "to": "running", "attempt": job.attempt, "worker": worker_id})
+                   for job in claimed]
+        _trail.append(self.uow, entries, tail=tail)
+        return claimed
+
+    def _claim_postgres(self, worker_id: str, n: int, kinds: Sequence[str] | None, now: datetime,
+                        lease_until: datetime) -> tuple[list[ScrapingJob], str | None]:
+        """Claims are the hottest write path: after the write lock, one Core statement claims the jobs and
+        reads the audit tail (its snapshot starts after the lock), and the rows become ORM objects without
+        another query."""
+        writelock.take(self.session)  # before the SKIP LOCKED scan locks any row
+        statement = _CLAIM_BY_KIND if kinds else _CLAIM
+        params = {"worker": worker_id, "n": n, "now": now, "lease_until": lease_until,
+                  **({"kinds": list(kinds)} if kinds else {})}
+        rows = self.uow.connection.execute(statement, params).mappings().all()
+        if not rows:
+            return [], None
+        jobs = [self._loaded({name: row[name] for name in _JOB_COLUMNS}) for row in rows]
+        return sorted(jobs, key=lambda job: (-job.priority, job.created_at, job.id)), rows[0]["audit_tail"]
+
+    def _loaded(self, values: dict[str, Any]) -> ScrapingJob:
+        """A row just read, as a clean persistent object of this session (refreshing one already there)."""
+        job = ScrapingJob(**values)
+        make_transient_to_detached(job)
+        return self.session.merge(job, load=False)
+
+    def _claim_portable(self, worker_id: str, n: int, kinds: Sequence[str] | None, now: datetime,
+                        lease_until: datetime) -> list[ScrapingJob]:
+        """SQLite: one ``UPDATE … RETURNING`` under the write lock ``BEGIN IMMEDIATE`` already holds."""
         picked = select(ScrapingJob.id).where(
             ScrapingJob.status == JobStatus.QUEUED,
             or_(ScrapingJob.next_retry_at.is_(None), ScrapingJob.next_retry_at <= now),
             *([ScrapingJob.kind.in_(kinds)] if kinds else []),
         ).order_by(ScrapingJob.priority.desc(), ScrapingJob.created_at, ScrapingJob.id).limit(n)
-        if self.uow.dialect == "postgresql":
-            picked = picked.with_for_update(skip_locked=True)
         statement = (update(ScrapingJob).where(ScrapingJob.id.in_(picked.scalar_subquery()))
                      .values(status=JobStatus.RUNNING, claimed_by=worker_id, heartbeat_at=now, started_at=now,
-                             lease_expires_at=now + timedelta(seconds=lease), attempt=ScrapingJob.attempt + 1,
+                             lease_expires_at=lease_until, attempt=ScrapingJob.attempt + 1,
                              finished_at=None, next_retry_at=None, pages_done=0, items_scraped=0,
                              bytes_downloaded=0, updated_at=now, version=ScrapingJob.version + 1)
                      .returning(ScrapingJob)
                      .execution_options(synchronize_session=False))
-        claimed = sorted(self.session.scalars(statement.execution_options(populate_existing=True)).all(),
-                         key=lambda job: (-job.priority, job.created_at, job.id))
-        self._record(AuditAction.JOB_STATUS_CHANGED, [(job.id, {"from": "queued", "to": "running",
-                                                                "attempt": job.attempt, "worker": worker_id})
-                                                      for job in claimed])
-        return claimed
+        return sorted(self.session.scalars(statement.execution_options(populate_existing=True)).all(),
+                      key=lambda job: (-job.priority, job.created_at, job.id))
 
     def _recover_if_due(self, now: datetime) -> None:
         """Recover expired leases unless this process did so moments ago (by the repository's clock)."""
@@ -258,7 +304,7 @@ class JobRepository(Repository[ScrapingJob]):
         job = self.get(job_id)
         changes = _progress_changes(job, progress or Progress())
         now = self.clock()
-        lease = lease_seconds or ConfigRepository(self.uow).value("jobs.lease_seconds")
+        lease = lease_seconds or ConfigRepository(self.uow).recent_value("jobs.lease_seconds")
         try:
             with self.session.begin_nested():
                 for name, value in changes.items():
@@ -339,6 +385,32 @@ class JobRepository(Repository[ScrapingJob]):
             select(ScrapingJob.attempt, func.count()).where(*where).group_by(ScrapingJob.attempt)
             .order_by(ScrapingJob.attempt)).all()}
         return JobStats(by_status, depth, claimable, oldest, expired, attempts)
+
+
+_JOB_COLUMNS = tuple(column.name for column in ScrapingJob.__table__.columns)
+
+
+def _claim_sql(by_kind: bool) -> TextClause:
+    """The PostgreSQL claim: pick in claim order (the partial index), skip rows other workers hold, update;
+    with each row, the audit tail as this statement's snapshot sees it."""
+    kind = "AND kind = ANY(:kinds) " if by_kind else ""
+    columns = ", ".join(f"j.{name}" for name in _JOB_COLUMNS)
+    # Only the model's column names and a fixed clause are interpolated; every value is bound.
+    statement = text(
+        "WITH picked AS (SELECT id FROM scraping_jobs WHERE status = 'queued' "  # noqa: S608
+        f"AND (next_retry_at IS NULL OR next_retry_at <= :now) {kind}"
+        "ORDER BY priority DESC, created_at, id LIMIT :n FOR UPDATE SKIP LOCKED), "
+        "claimed AS (UPDATE scraping_jobs AS j SET status = 'running', claimed_by = :worker, heartbeat_at = :now, "
+        "started_at = :now, lease_expires_at = :lease_until, attempt = j.attempt + 1, finished_at = NULL, "
+        "next_retry_at = NULL, pages_done = 0, items_scraped = 0, bytes_downloaded = 0, updated_at = :now, "
+        f"version = j.version + 1 FROM picked WHERE j.id = picked.id RETURNING {columns}) "
+        "SELECT claimed.*, (SELECT hash FROM audit_logs ORDER BY id DESC LIMIT 1) AS audit_tail FROM claimed"
+    ).columns(*ScrapingJob.__table__.columns, column("audit_tail", String()))
+    typed = [bindparam("now", type_=UTCDateTime()), bindparam("lease_until", type_=UTCDateTime())]
+    return statement.bindparams(*typed, *([bindparam("kinds", type_=postgresql.ARRAY(String()))] if by_kind else []))
+
+
+_CLAIM, _CLAIM_BY_KIND = _claim_sql(False), _claim_sql(True)
 
 
 def _timestamps_for(target: JobStatus, now: datetime) -> dict[str, Any]:

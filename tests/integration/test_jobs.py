@@ -1047,3 +1047,34 @@ def test_a_claim_racing_another_claims_recovery_still_succeeds(pg_settings: Sett
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_a_lease_length_changed_here_applies_to_the_next_claim(db: Database, owner_id: int) -> None:
+    """Claims read the lease length from a short-lived per-process cache; a change made here clears it."""
+    with db.unit_of_work() as uow:
+        jobs = JobRepository(uow)
+        for i in range(2):
+            jobs.create(owner_id, f"job-{i}", f"https://example.com/{i}")
+    leases = []
+    for seconds in (120, 900):
+        with db.unit_of_work() as uow:
+            ConfigRepository(uow).set("jobs.lease_seconds", seconds)
+        with db.unit_of_work() as uow:
+            (job,) = JobRepository(uow).claim("w")
+            leases.append((job.lease_expires_at - job.started_at).total_seconds())
+    assert leases == [120, 900]
+
+
+def test_a_lease_length_changed_elsewhere_is_seen_once_the_cache_is_stale(db: Database, settings: Settings) -> None:
+    other = Database.from_settings(settings)
+    try:
+        with db.unit_of_work() as uow:
+            assert ConfigRepository(uow).recent_value("jobs.lease_seconds") == 300
+        with other.unit_of_work() as uow:
+            ConfigRepository(uow).set("jobs.lease_seconds", 60)
+        with db.unit_of_work() as uow:
+            config = ConfigRepository(uow)
+            assert config.recent_value("jobs.lease_seconds") == 300  # still the cached value
+            assert config.recent_value("jobs.lease_seconds", max_age=0) == 60
+    finally:
+        other.dispose()
