@@ -7,14 +7,12 @@ that fails is named, with which of the two broke.
 
 Content checks are independent per row, and links only need each segment's first and last hash, so on
 PostgreSQL the id range is split into segments verified by separate processes (one per core), each
-streaming its rows with COPY while the server formats them; the parent checks the links between
-segments. SQLite is verified in one pass.
+streaming Arrow batches (``_columnar``); the parent checks the links between segments. SQLite is
+verified row by row in one pass.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import os
 import time
@@ -24,14 +22,14 @@ from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from typing import Any, Literal
 
-import orjson
 from sqlalchemy import func, select
 
+from stratlogic.audit._columnar import verify_batches
 from stratlogic.audit.checkpoint import Checkpoint
 from stratlogic.config import Settings
 from stratlogic.db import Database
 from stratlogic.models import AuditLog
-from stratlogic.models.audit_rules import FORMAT_VERSION, GENESIS, AuditAction, canonical, digest, timestamp
+from stratlogic.models.audit_rules import GENESIS, AuditAction, canonical, digest, timestamp
 
 Row = tuple[int, str, int | None, str, str, str | None, str | None, str | None, Any, str, str]
 Problem = Literal["content", "link", "checkpoint"]
@@ -130,38 +128,17 @@ def verify_segment(database: Database, low: int, high: int, checkpoint_id: int |
 
 
 def _pg_segment(database: Database, low: int, high: int, checkpoint_id: int | None) -> Segment:
-    """The PostgreSQL path: COPY streams rows while the server formats them, and the canonical form and
-    hash are computed inline (the same rules as ``audit_rules.canonical``/``digest``, without the calls:
-    this loop runs millions of times)."""
+    """The PostgreSQL path: Arrow batches over ADBC, canonical forms built column-wise, hashed by DuckDB
+    (``_columnar``): about half the CPU per row of the row-by-row loop."""
     key = _key(database)
-    dumps, loads, sort_keys, sha256 = orjson.dumps, orjson.loads, orjson.OPT_SORT_KEYS, hashlib.sha256
-    count, first_id, first_prev, prev_id, expected = 0, None, None, None, None
-    checkpoint_hash, rows_to_checkpoint = None, 0
-    with database.engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(_PG_COPY.format(low=int(low), high=int(high))) as copy:
-            copy.set_types(_PG_TYPES)
-            for f in copy.rows():
-                row_id, prev, current = f[0], f[9], f[10]
-                if first_id is None:
-                    first_id, first_prev = row_id, prev
-                elif prev != expected:
-                    return Segment(count, first_id, first_prev, prev_id, expected, row_id, "link",
-                                   _broken_link(row_id, prev_id))
-                body = dumps([FORMAT_VERSION, f[1], f[2], f[3], f[4], f[5], f[6], f[7], loads(f[8])],
-                             option=sort_keys)
-                message = prev.encode() + b"\n" + body
-                found = hmac.new(key, message, sha256).hexdigest() if key else sha256(message).hexdigest()
-                if found != current:
-                    return Segment(count, first_id, first_prev, prev_id, expected, row_id, "content",
-                                   _broken_content(row_id, bool(key)))
-                count, prev_id, expected = count + 1, row_id, current
-                if row_id == checkpoint_id:
-                    checkpoint_hash, rows_to_checkpoint = current, count
-        raw.rollback()
-    return Segment(count, first_id, first_prev, prev_id, expected, checkpoint_hash=checkpoint_hash,
-                   rows_to_checkpoint=rows_to_checkpoint)
+    found = verify_batches(database, low, high, checkpoint_id, key)
+    message = ""
+    if found.bad_id is not None:
+        message = (_broken_link(found.bad_id, found.last_id) if found.problem == "link"
+                   else _broken_content(found.bad_id, bool(key)))
+    problem: Problem | None = "link" if found.problem == "link" else "content" if found.problem else None
+    return Segment(found.rows, found.first_id, found.first_prev, found.last_id, found.last_hash, found.bad_id,
+                   problem, message, found.checkpoint_hash, found.rows_to_checkpoint)
 
 
 def _segment_in_child(settings: Settings, low: int, high: int, checkpoint_id: int | None) -> Segment:

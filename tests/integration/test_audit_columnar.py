@@ -1,0 +1,153 @@
+"""The columnar verifier (``audit/_columnar.py``, PostgreSQL) agrees with the canonical form byte for byte.
+
+It builds canonical rows column-wise and hashes them in DuckDB, so these tests aim at what could make it
+disagree with ``audit_rules.canonical``: strings that need JSON escaping (quotes, backslashes, control
+characters) next to plain ones in the same batch, non-ASCII text, nested and unsorted details, HMAC keys
+longer than a hash block, and batch boundaries (tiny batches), where links cross from one batch to the
+next and a tampered or missing row must still be named exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from stratlogic.audit import _columnar, verify
+from stratlogic.audit.checkpoint import take
+from stratlogic.db import Database
+from stratlogic.db.actor import acting_as
+from stratlogic.models.audit_rules import AuditAction
+from stratlogic.repositories import UserRepository
+from stratlogic.repositories.audit import AuditRepository
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.postgres
+
+AWKWARD = ['quote " inside', "back\\slash", "new\nline and\ttab", "bell\x07 and \x1f", "ünïcödé ✓ 🚀",
+           "plain", "\\\"both\"\\", "u+2028 \u2028 sep"]
+
+
+@pytest.fixture
+def pg(pg_database: Callable[..., str], pg_template: str, tmp_path: Path) -> Iterator[Callable[..., Database]]:
+    made: list[Database] = []
+    url = pg_database(pg_template)
+
+    def open_db(**extra: object) -> Database:
+        made.append(Database.from_settings(make_settings(url, tmp_path, **extra)))
+        return made[-1]
+
+    yield open_db
+    for database in made:
+        database.dispose()
+
+
+@pytest.fixture
+def tiny_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few rows per batch, so chains cross many batch boundaries."""
+    monkeypatch.setattr(_columnar, "BATCH_BYTES", 512)
+
+
+def write_awkward_rows(db: Database) -> None:
+    for i, value in enumerate(AWKWARD):
+        with acting_as(None, ip_address="2001:db8::1" if i % 2 else None, user_agent=value), \
+                db.unit_of_work() as uow:
+            AuditRepository(uow).record(AuditAction.JOB_UPDATED, "job", value, {
+                "z": value, "a": {"nested": [value, 1, None, True], "b": {"y": 2, "x": "\u00e9"}},
+                value: "as a key", "number": 2**40})
+
+
+def test_strings_needing_escapes_verify_and_a_tampered_one_is_named(pg: Callable[..., Database],
+                                                                    tiny_batches: None) -> None:
+    db = pg()
+    write_awkward_rows(db)
+    report = verify(db, workers=1)
+    assert report.ok, report.message
+    assert report.rows == len(AWKWARD)
+    with db.unit_of_work() as uow:
+        uow.session.execute(text("ALTER TABLE audit_logs DISABLE TRIGGER USER"))
+        target = uow.session.scalar(text("SELECT id FROM audit_logs WHERE resource_id = :v"), {"v": AWKWARD[3]})
+        uow.session.execute(text("UPDATE audit_logs SET user_agent = :v WHERE id = :id"),
+                            {"v": AWKWARD[3] + "!", "id": target})
+    report = verify(db, workers=1)
+    assert (report.ok, report.bad_id, report.problem) == (False, target, "content")
+
+
+def test_details_key_order_and_spacing_do_not_matter_but_values_do(pg: Callable[..., Database]) -> None:
+    db = pg()
+    write_awkward_rows(db)
+    with db.unit_of_work() as uow:
+        uow.session.execute(text("ALTER TABLE audit_logs DISABLE TRIGGER USER"))
+        first = uow.session.scalar(text("SELECT min(id) FROM audit_logs"))
+        # Same object, keys written in another order: JSONB normalises it, the canonical form is unchanged.
+        uow.session.execute(text("UPDATE audit_logs SET details = (details::text)::jsonb WHERE id = :id"),
+                            {"id": first})
+    assert verify(db, workers=1).ok
+    with db.unit_of_work() as uow:
+        uow.session.execute(text("UPDATE audit_logs SET details = jsonb_set(details, '{number}', '1') "
+                                 "WHERE id = :id"), {"id": first})
+    report = verify(db, workers=1)
+    assert (report.ok, report.bad_id, report.problem) == (False, first, "content")
+
+
+@pytest.mark.parametrize("key", ["k" * 10, "long-" * 30])  # shorter and longer than a sha256 block
+def test_keyed_trails_verify_with_their_key_only(pg: Callable[..., Database], key: str) -> None:
+    keyed = pg(audit_key=key)
+    write_awkward_rows(keyed)
+    assert verify(keyed, workers=1).ok
+    wrong = pg(audit_key=key + "x")
+    report = verify(wrong, workers=1)
+    assert (report.ok, report.problem) == (False, "content")
+    assert "audit key is wrong" in report.message
+
+
+def test_a_row_deleted_at_a_batch_boundary_breaks_the_next_link(pg: Callable[..., Database],
+                                                                tiny_batches: None) -> None:
+    db = pg()
+    with db.unit_of_work() as uow:
+        users = UserRepository(uow)
+        for i in range(40):
+            users.create(f"user{i:02d}", f"user{i}@example.com")
+    assert verify(db, workers=1).rows == 40
+    with db.unit_of_work() as uow:
+        uow.session.execute(text("ALTER TABLE audit_logs DISABLE TRIGGER USER"))
+        ids = list(uow.session.scalars(text("SELECT id FROM audit_logs ORDER BY id")))
+        for gone in (ids[17], ids[18]):
+            uow.session.execute(text("DELETE FROM audit_logs WHERE id = :id"), {"id": gone})
+    report = verify(db, workers=1)
+    assert (report.ok, report.bad_id, report.problem, report.rows) == (False, ids[19], "link", 17)
+    assert f"row {ids[16]} before it" in report.message
+
+
+def test_a_checkpoint_in_a_later_batch_is_found(pg: Callable[..., Database], tiny_batches: None) -> None:
+    db = pg()
+    with db.unit_of_work() as uow:
+        users = UserRepository(uow)
+        for i in range(30):
+            users.create(f"user{i:02d}", f"user{i}@example.com")
+    checkpoint = take(db)
+    with db.unit_of_work() as uow:
+        UserRepository(uow).create("later", "later@example.com")
+    report = verify(db, checkpoint=checkpoint, workers=1)
+    assert report.ok, report.message
+    assert report.rows == 32  # 30 users, the checkpoint's own row, one more user
+    forged = dataclasses.replace(checkpoint, last_hash="0" * 64)
+    report = verify(db, checkpoint=forged, workers=1)
+    assert (report.ok, report.problem, report.bad_id) == (False, "checkpoint", checkpoint.last_id)
+
+
+def test_two_processes_agree_with_one(pg: Callable[..., Database], monkeypatch: pytest.MonkeyPatch) -> None:
+    db = pg()
+    write_awkward_rows(db)
+    with db.unit_of_work() as uow:
+        users = UserRepository(uow)
+        for i in range(20):
+            users.create(f"user{i:02d}", f"user{i}@example.com")
+    monkeypatch.setattr(importlib.import_module("stratlogic.audit.verify"), "PARALLEL_FROM", 1)
+    one, two = verify(db, workers=1), verify(db, workers=2)
+    assert one.ok and two.ok
+    assert (one.rows, one.last_id, one.last_hash) == (two.rows, two.last_id, two.last_hash)
