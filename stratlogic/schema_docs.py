@@ -12,6 +12,7 @@ from sqlalchemy import (
     DefaultClause,
     ForeignKeyConstraint,
     Identity,
+    Index,
     Table,
     UniqueConstraint,
 )
@@ -82,8 +83,17 @@ def _constraint_rows(table: Table) -> list[str]:
         elif isinstance(constraint, ForeignKeyConstraint):
             rows.append(f"- `{constraint.name}` FOREIGN KEY ({', '.join(constraint.column_keys)})")
     for index in sorted(table.indexes, key=lambda i: str(i.name)):
-        rows.append(f"- `{index.name}` INDEX ({', '.join(c.name for c in index.columns)})")
+        rows.append(_index_line(index))
     return rows
+
+
+def _index_line(index: Index) -> str:
+    """``UNIQUE INDEX (a DESC, b) WHERE …`` as PostgreSQL would write it (expressions and partial indexes)."""
+    parts = [str(e.compile(dialect=_PG, compile_kwargs={"include_table": False})) if not isinstance(e, Column) else e.name for e in index.expressions]
+    kind = "UNIQUE INDEX" if index.unique else "INDEX"
+    where = index.dialect_options["postgresql"].get("where")
+    condition = f" WHERE {where}" if where is not None else ""
+    return f"- `{index.name}` {kind} ({', '.join(parts)}){condition}"
 
 
 def render_schema() -> str:
