@@ -89,7 +89,9 @@ def _constraint_rows(table: Table) -> list[str]:
 
 def _index_line(index: Index) -> str:
     """``UNIQUE INDEX (a DESC, b) WHERE …`` as PostgreSQL would write it (expressions and partial indexes)."""
-    parts = [str(e.compile(dialect=_PG, compile_kwargs={"include_table": False})) if not isinstance(e, Column) else e.name for e in index.expressions]
+    bare = {"include_table": False}
+    parts = [e.name if isinstance(e, Column) else str(e.compile(dialect=_PG, compile_kwargs=bare))
+             for e in index.expressions]
     kind = "UNIQUE INDEX" if index.unique else "INDEX"
     where = index.dialect_options["postgresql"].get("where")
     condition = f" WHERE {where}" if where is not None else ""
