@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,15 +10,17 @@ from rich.table import Table
 
 from stratlogic.audit import checkpoint as checkpoints
 from stratlogic.audit.verify import verify as verify_chain
-from stratlogic.cli._common import cli_errors, database, err, out
+from stratlogic.cli._common import cli_errors, database, err, out, settings
 from stratlogic.repositories.audit import AuditRepository
+from stratlogic.storage.documents import read_document, write_document
 
 app = typer.Typer(help="Verify and read the hash-chained audit trail.", no_args_is_help=True)
 
 
 @app.command()
 def verify(
-    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Also prove this prefix is intact.")] = None,
+    checkpoint: Annotated[str | None, typer.Option(
+        "--checkpoint", help="Also prove this prefix is intact (a file, or s3://BUCKET/KEY).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Check every row's content and link (and a checkpoint); exit 1 naming the first bad row.
@@ -27,7 +28,9 @@ def verify(
     Example: stratlogic audit verify --checkpoint var/audit-checkpoint.json
     """
     with cli_errors():
-        point = checkpoints.load(checkpoint) if checkpoint else None
+        point = None
+        if checkpoint:
+            point = checkpoints.Checkpoint.from_json(read_document(settings(), checkpoint).decode(), checkpoint)
         report = verify_chain(database(), checkpoint=point)
     if as_json:
         out.print(json.dumps(report.as_dict(), indent=2), markup=False)
@@ -42,16 +45,17 @@ def verify(
 
 @app.command()
 def checkpoint(
-    out_file: Annotated[Path, typer.Option("--out", help="Where to write the checkpoint (keep it elsewhere).")],
+    out_file: Annotated[str, typer.Option(
+        "--out", help="Where to write the checkpoint: a file, or s3://BUCKET/KEY (keep it away from the database).")],
 ) -> None:
-    """Export the trail's tail (last id, hash, row count, time) to a file kept outside the database.
+    """Export the trail's tail (last id, hash, row count, time) to a file or object kept outside the database.
 
-    Example: stratlogic audit checkpoint --out /backups/audit-2026-11-25.json
+    Example: stratlogic audit checkpoint --out s3://audit-checkpoints/2026-11-25.json
     """
     with cli_errors():
         point = checkpoints.take(database())
-        checkpoints.save(point, out_file)
-    err.print(f"checkpoint of row {point.last_id} ({point.rows} rows) written to {out_file}")
+        where = write_document(settings(), out_file, point.to_json().encode())
+    err.print(f"checkpoint of row {point.last_id} ({point.rows} rows) written to {where}")
 
 
 @app.command("list")

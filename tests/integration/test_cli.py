@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +140,28 @@ def test_audit_verify_names_a_tampered_row(env: dict[str, str], backend: str) ->
     result = run_cli("audit", "verify", env=env)
     assert result.returncode == 1
     assert "row 2: content does not match its hash" in result.stderr
+
+
+@pytest.mark.s3
+def test_audit_checkpoint_round_trips_through_s3(tmp_path: Path, s3_server: Any) -> None:
+    """``--out s3://BUCKET/KEY`` and ``--checkpoint s3://BUCKET/KEY``: the checkpoint kept in a bucket."""
+    env = {"STRATLOGIC_DATABASE_URL": f"sqlite:///{tmp_path / 'cp.db'}", "STRATLOGIC_HOME": str(tmp_path),
+           "STRATLOGIC_S3_ENDPOINT": s3_server.endpoint, "STRATLOGIC_S3_SECURE": "false",
+           "STRATLOGIC_S3_ACCESS_KEY": s3_server.access_key, "STRATLOGIC_S3_SECRET_KEY": s3_server.secret_key}
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert run_cli("config", "set", "jobs.lease_seconds", "600", env=env).returncode == 0
+    url = "s3://audit-checkpoints/nightly/2026-11-25.json"
+    written = run_cli("audit", "checkpoint", "--out", url, env=env)
+    assert written.returncode == 0, written.stderr
+    assert url in written.stderr
+    stored = json.loads(s3_server.client().get_object("audit-checkpoints", "nightly/2026-11-25.json").read())
+    assert stored["format"] == "stratlogic-audit-checkpoint/1" and stored["rows"] == 1
+    verified = run_cli("audit", "verify", "--checkpoint", url, "--json", env=env)
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["ok"] is True
+    missing = run_cli("audit", "verify", "--checkpoint", "s3://audit-checkpoints/nope.json", env=env)
+    assert missing.returncode != 0 and "nope.json" in missing.stderr
+    assert s3_server.secret_key not in missing.stderr + written.stderr + verified.stdout
+    no_endpoint = {k: v for k, v in env.items() if k != "STRATLOGIC_S3_ENDPOINT"}
+    refused = run_cli("audit", "checkpoint", "--out", url, env=no_endpoint)
+    assert refused.returncode != 0 and "STRATLOGIC_S3_ENDPOINT" in refused.stderr
