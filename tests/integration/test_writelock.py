@@ -32,10 +32,11 @@ def pg_db(pg_database: Callable[..., str], pg_template: str, tmp_path: Path) -> 
 
 
 def _held(database: Database) -> bool:
-    """Whether some session holds the write lock (seen from a separate connection)."""
+    """Whether some session of this database holds the write lock (seen from a separate connection)."""
     with database.engine.connect() as connection:
         return bool(connection.scalar(text(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND ((classid::bigint << 32) | objid::bigint) = :key"), {"key": WRITE_LOCK}))
 
 
