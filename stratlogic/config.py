@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
     s3_secure: bool = True
+    s3_create_bucket: bool = True
+    s3_part_size_mb: int = Field(default=8, ge=5, le=5120)
     admin_password: SecretStr | None = None
     audit_key: SecretStr | None = None
     token: SecretStr | None = None
@@ -99,6 +101,8 @@ class Settings(BaseSettings):
     def _s3_needs_endpoint(self) -> Settings:
         if self.artifact_store.startswith("s3://") and not self.s3_endpoint:
             raise ValueError("s3_endpoint: required when artifact_store is s3://…")
+        if (self.s3_access_key is None) != (self.s3_secret_key is None):
+            raise ValueError("s3_secret_key: set both S3 keys or neither (anonymous access)")
         return self
 
     @property

@@ -89,6 +89,50 @@ class ValidationError(StratLogicError, ValueError):
     """A value given to the package is not acceptable."""
 
 
+class ArtifactRejectedError(ValidationError):
+    """An artifact failed validation before anything was stored; ``reason`` says which rule refused it.
+
+    Reasons: ``empty``, ``too_large``, ``content_type`` (not allowed), ``type_mismatch`` (the content is not
+    what was declared), ``filename``, ``metadata``.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class InvalidKeyError(ValidationError):
+    """An object key that could escape the store's root or is otherwise not acceptable."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key, self.problem = key, problem
+        super().__init__(f"object key {key!r} refused: {problem}")
+
+
+class StorageError(StratLogicError):
+    """The artifact store refused or failed an operation; the message names the bucket and key."""
+
+
+class StorageUnavailableError(StorageError):
+    """The artifact store cannot be reached (refused, silent, or dropped the connection)."""
+
+
+class StorageAuthError(StorageError):
+    """The artifact store refused the credentials or the access (credentials are never shown)."""
+
+
+class ObjectNotFoundError(StorageError, NotFoundError):
+    """The object asked for by key does not exist in the store."""
+
+
+class ChecksumMismatchError(StorageError):
+    """An object's content does not match the size and sha256 recorded for its artifact."""
+
+    def __init__(self, artifact_id: int, key: str, expected: str, actual: str) -> None:
+        self.artifact_id, self.key, self.expected, self.actual = artifact_id, key, expected, actual
+        super().__init__(f"artifact {artifact_id} ({key!r}) is corrupt: recorded {expected}, read {actual}")
+
+
 class InvalidFilterError(ValidationError):
     """An unknown filter/sort field or operator, or a value of the wrong type."""
 
@@ -99,6 +143,8 @@ class InvalidFilterError(ValidationError):
 
 
 __all__ = [
+    "ArtifactRejectedError",
+    "ChecksumMismatchError",
     "ConcurrentUpdateError",
     "ConfigError",
     "ConflictError",
@@ -106,11 +152,16 @@ __all__ = [
     "DatabaseError",
     "DatabaseUnavailableError",
     "InvalidFilterError",
+    "InvalidKeyError",
     "InvalidTransitionError",
     "MigrationError",
     "NotFoundError",
+    "ObjectNotFoundError",
     "PoolExhaustedError",
     "SchemaDriftError",
+    "StorageAuthError",
+    "StorageError",
+    "StorageUnavailableError",
     "StratLogicError",
     "ValidationError",
 ]

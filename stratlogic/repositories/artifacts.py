@@ -28,7 +28,8 @@ class KeyCoverage:
     share: float
 
 
-def _check_metadata(values: Mapping[str, Any]) -> None:
+def check_metadata(values: Mapping[str, Any]) -> None:
+    """Refuse metadata keys outside ``[a-z][a-z0-9_.-]*`` and values JSON cannot hold, naming the key."""
     for key, value in values.items():
         if not isinstance(key, str) or not METADATA_KEY.fullmatch(key):
             raise ValidationError(f"metadata key {key!r} is not valid: use 1-100 of a-z, 0-9, '_', '.', '-', "
@@ -95,7 +96,7 @@ class ArtifactRepository(Repository[Artifact]):
 
     def set_metadata(self, artifact_id: int, values: Mapping[str, Any]) -> None:
         """Set many metadata keys at once (insert or replace); other keys are left alone."""
-        _check_metadata(values)
+        check_metadata(values)
         self.get(artifact_id)
         rows = [{"artifact_id": artifact_id, "key": key, "value": value} for key, value in values.items()]
         MetadataRepository(self.uow).upsert_many(rows, conflict=("artifact_id", "key"), update_fields=("value",))
@@ -116,7 +117,7 @@ class ArtifactRepository(Repository[Artifact]):
 
     def find_by_metadata(self, key: str, value: Any, *, limit: int = 100) -> list[Artifact]:
         """Artifacts whose metadata ``key`` equals ``value`` (compared as JSON values)."""
-        _check_metadata({key: value})
+        check_metadata({key: value})
         self._check_limit(limit)
         as_json = bindparam("metadata_value", value, type_=ArtifactMetadata.__table__.c.value.type)
         matching = select(ArtifactMetadata.artifact_id).where(ArtifactMetadata.key == key,
@@ -134,4 +135,4 @@ class ArtifactRepository(Repository[Artifact]):
         return [KeyCoverage(key, n, n / total if total else 0.0) for key, n in rows]
 
 
-__all__ = ["ArtifactRepository", "KeyCoverage", "MetadataRepository"]
+__all__ = ["ArtifactRepository", "KeyCoverage", "MetadataRepository", "check_metadata"]

@@ -1,0 +1,197 @@
+"""The embedded default store: a folder (``file:var/artifacts``).
+
+Writes go to a temporary file under ``ROOT/.tmp`` and are renamed into place, so a reader never sees
+half an object and a crash leaves at most a temporary file. Content type and user metadata live in a
+JSON sidecar under ``ROOT/.meta``. Keys are checked by ``check_key`` and the resolved path must stay
+inside the root (a symlinked folder pointing elsewhere is refused too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from stratlogic.errors import InvalidKeyError, ObjectNotFoundError, StorageError
+from stratlogic.storage.base import (
+    CHUNK,
+    Readable,
+    StoredObject,
+    check_expiry,
+    check_key,
+    check_prefix,
+    check_user_metadata,
+)
+
+LOCAL_BUCKET = "local"
+_TMP, _META = ".tmp", ".meta"
+
+
+class LocalStore:
+    """Objects as files under ``root``; the ``bucket`` recorded in rows is ``local``."""
+
+    bucket = LOCAL_BUCKET
+
+    def __init__(self, root: Path, *, prefix: str = "", fsync: bool = True) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.prefix = check_prefix(prefix)
+        self.fsync = fsync
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.root)!r})"
+
+    def describe(self) -> str:
+        """The folder, as ``file:/abs/path``."""
+        return f"file:{self.root}"
+
+    # ----- paths -------------------------------------------------------------------------------------
+    def _path(self, key: str) -> Path:
+        path = self.root / check_key(key)
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.root):  # a symlink inside the root that points out of it
+            raise InvalidKeyError(key, f"resolves outside the store root {self.root}")
+        return path
+
+    def _sidecar(self, key: str) -> Path:
+        return self.root / _META / f"{key}.json"
+
+    def _temp(self) -> Path:
+        folder = self.root / _TMP
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{uuid.uuid4().hex}.part"
+
+    # ----- writes ------------------------------------------------------------------------------------
+    def put(self, stream: Readable, key: str, content_type: str, metadata: Mapping[str, str] | None = None,
+            *, length: int = -1) -> StoredObject:
+        """Copy ``stream`` into a temporary file, then rename it over ``key`` (atomic on one filesystem)."""
+        target = self._path(key)
+        user = check_user_metadata(metadata)
+        temp = self._temp()
+        try:
+            size = self._write(stream, temp, length)
+            self._write_sidecar(key, {"content_type": content_type, "metadata": user})
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temp.replace(target)
+        except OSError as exc:  # the source stream or the disk failed
+            temp.unlink(missing_ok=True)
+            raise StorageError(f"could not write {key!r} to {self.describe()}: {exc}") from exc
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return StoredObject(key, size, content_type, user, _mtime(target))
+
+    def _write(self, stream: Readable, temp: Path, length: int) -> int:
+        size = 0
+        with temp.open("wb") as out:
+            while chunk := stream.read(CHUNK if length < 0 else min(CHUNK, length - size) or 1):
+                out.write(chunk)
+                size += len(chunk)
+                if 0 <= length < size:
+                    raise StorageError(f"stream for {temp.name} is longer than the {length} bytes announced")
+            if 0 <= length != size:
+                raise StorageError(f"stream ended after {size} of the {length} bytes announced")
+            if self.fsync:
+                out.flush()
+                os.fsync(out.fileno())
+        return size
+
+    def _write_sidecar(self, key: str, document: Mapping[str, object]) -> None:
+        sidecar = self._sidecar(key)
+        sidecar.parent.mkdir(parents=True, exist_ok=True)
+        temp = self._temp()
+        temp.write_text(json.dumps(document), encoding="utf-8")
+        temp.replace(sidecar)
+
+    def delete(self, key: str) -> None:
+        """Remove the file and its sidecar; empty folders are left (harmless, and racing writers need them)."""
+        self._path(key).unlink(missing_ok=True)
+        self._sidecar(key).unlink(missing_ok=True)
+
+    # ----- reads -------------------------------------------------------------------------------------
+    def open(self, key: str) -> BinaryIO:
+        """The file, opened for reading."""
+        path = self._path(key)
+        try:
+            return path.open("rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise ObjectNotFoundError(f"object {key!r} not found in {self.describe()}") from None
+
+    def stat(self, key: str) -> StoredObject:
+        """Size and time from the file, content type and metadata from its sidecar."""
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectNotFoundError(f"object {key!r} not found in {self.describe()}")
+        try:
+            document = json.loads(self._sidecar(key).read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            document = {}
+        info = path.stat()
+        return StoredObject(key, info.st_size, document.get("content_type"), document.get("metadata", {}),
+                            datetime.fromtimestamp(info.st_mtime, UTC))
+
+    def exists(self, key: str) -> bool:
+        """Whether a file exists at the key."""
+        return self._path(key).is_file()
+
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        """Keys under ``prefix`` in byte order (as S3 lists them); temporary files and sidecars are not keys."""
+        for found in self.iter_objects(prefix):
+            yield found.key
+
+    def iter_objects(self, prefix: str = "") -> Iterator[StoredObject]:
+        """Objects under ``prefix`` in key order, walking only the folders the prefix can reach."""
+        check_prefix(prefix)
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self.root / folder if folder else self.root
+        if start.is_dir():
+            yield from self._walk(start, prefix)
+
+    def _walk(self, folder: Path, prefix: str) -> Iterator[StoredObject]:
+        with os.scandir(folder) as entries:  # a folder sorts as "name/", so keys come out in S3's order
+            children = sorted(entries, key=lambda e: e.name + "/" if e.is_dir(follow_symlinks=False) else e.name)
+        for entry in children:
+            if entry.name.startswith("."):
+                continue
+            key = Path(entry.path).relative_to(self.root).as_posix()
+            if entry.is_dir(follow_symlinks=False):
+                if key.startswith(prefix) or prefix.startswith(key + "/"):
+                    yield from self._walk(Path(entry.path), prefix)
+            elif entry.is_file(follow_symlinks=False) and key.startswith(prefix):
+                info = entry.stat()
+                yield StoredObject(key, info.st_size, last_modified=datetime.fromtimestamp(info.st_mtime, UTC))
+
+    def presigned_url(self, key: str, expires: timedelta = timedelta(hours=1)) -> str:
+        """A ``file://`` URL: a folder cannot sign URLs, so ``expires`` is only checked, never enforced."""
+        check_expiry(expires)
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectNotFoundError(f"object {key!r} not found in {self.describe()}")
+        return path.as_uri()
+
+    def clear_temporary(self, older_than: timedelta) -> list[str]:
+        """Remove temporary files a crashed writer left behind (older than ``older_than``); return their names."""
+        folder = self.root / _TMP
+        if not folder.is_dir():
+            return []
+        cut = datetime.now(UTC) - older_than
+        removed = []
+        for path in sorted(folder.iterdir()):
+            if _mtime(path) < cut:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+                removed.append(path.name)
+        return removed
+
+
+def _mtime(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+__all__ = ["LOCAL_BUCKET", "LocalStore"]

@@ -1,0 +1,172 @@
+"""What an artifact must be before it is stored: a safe filename, an allowed size and content type, and
+content that is what it claims to be.
+
+The content type is sniffed from the first bytes (magic numbers for binary formats; markup, JSON or
+plain UTF-8 for text). A declared type must agree with the sniffed one: a PDF declared as ``image/png``,
+or HTML declared as ``application/json``, is refused. Without a declared type the filename's extension
+is used when it agrees with the content, else the sniffed type.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import mimetypes
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from stratlogic.errors import ArtifactRejectedError
+
+#: How many leading bytes the sniffer looks at (read before anything is uploaded).
+SNIFF_BYTES = 8192
+OCTET_STREAM = "application/octet-stream"
+_MAGIC: list[tuple[bytes, str]] = [
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"%PDF-", "application/pdf"),
+    (b"PK\x03\x04", "application/zip"),
+    (b"\x1f\x8b", "application/gzip"),
+]
+_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "text/xml": "application/xml",
+            "application/x-gzip": "application/gzip", "application/x-zip-compressed": "application/zip"}
+#: Container formats whose own magic number may begin other declared types (a .docx is a zip).
+_CONTAINERS = {"application/zip", "application/gzip"}
+_HTML = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<!--|<meta|<title|<div|<p[\s>])", re.I)
+_XML = re.compile(rb"^\s*<\?xml", re.I)
+_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+_TEXT_APPS = {"application/json", "application/xml", "application/javascript", "application/x-ndjson",
+              "application/xhtml+xml", "application/x-yaml", "application/yaml", "application/sql"}
+
+
+def normalise(content_type: str) -> str:
+    """``Text/HTML; charset=utf-8`` -> ``text/html``; aliases (``image/jpg``) -> their standard name."""
+    base = content_type.split(";", 1)[0].strip().lower()
+    base = _ALIASES.get(base, base)
+    if not _TYPE.match(base):
+        raise ArtifactRejectedError("content_type", f"{content_type!r} is not a content type (type/subtype)")
+    return base
+
+
+def is_textual(content_type: str) -> bool:
+    """Whether a (normalised) type is text: ``text/*``, JSON, XML and their ``+json``/``+xml`` kin."""
+    return (content_type.startswith("text/") or content_type in _TEXT_APPS
+            or content_type.endswith(("+json", "+xml")))
+
+
+def sniff(head: bytes) -> str:
+    """The content type the first bytes show: a magic number, HTML, XML, JSON, plain text, else binary."""
+    for magic, found in _MAGIC:
+        if head.startswith(magic):
+            return found
+    body = head.removeprefix(b"\xef\xbb\xbf")
+    if not _looks_like_text(body):
+        return OCTET_STREAM
+    if _XML.match(body):
+        return "application/xml"
+    if _HTML.match(body):
+        return "text/html"
+    if body.lstrip()[:1] in (b"{", b"["):
+        return "application/json"
+    return "text/plain"
+
+
+def _looks_like_text(data: bytes) -> bool:
+    if b"\x00" in data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(data) - 3 and exc.reason == "unexpected end of data"  # cut mid-character
+    return True
+
+
+_MAGIC_TYPES = {found for _, found in _MAGIC} - _CONTAINERS
+#: Text sniffed as the key may also be declared as one of the values.
+_TEXT_FAMILY = {"text/html": {"application/xhtml+xml"}, "application/xml": {"application/xhtml+xml", "text/html"},
+                "application/json": {"application/x-ndjson"}}
+
+
+def _agrees(declared: str, sniffed: str) -> bool:
+    """Whether content sniffed as ``sniffed`` may be stored as ``declared``."""
+    if declared == sniffed:
+        return True
+    if sniffed in _MAGIC_TYPES:
+        return False  # a PNG, JPEG, GIF or PDF must be declared as itself
+    if sniffed in _CONTAINERS or sniffed == OCTET_STREAM:
+        # zip/gzip wrap many formats (docx, xlsx, tar.gz) and unknown binary could be anything binary,
+        # but not text and not a format whose magic number would have been seen
+        return not is_textual(declared) and declared not in _MAGIC_TYPES
+    if not is_textual(declared):
+        return False  # text declared as a binary type
+    if "text/plain" in (declared, sniffed):
+        return True  # any text may be stored as plain text; plain text may be CSV, JSON scalars, YAML...
+    return (declared in _TEXT_FAMILY.get(sniffed, set())
+            or (declared.endswith("+xml") and sniffed == "application/xml")
+            or (declared.endswith("+json") and sniffed == "application/json"))
+
+
+def resolve_content_type(filename: str, declared: str | None, head: bytes) -> str:
+    """The content type to store: the declared one if the content agrees, else refused.
+
+    Without a declared type: the filename's extension when the content agrees with it, else the sniffed type.
+    """
+    sniffed = sniff(head)
+    if declared is not None:
+        wanted = normalise(declared)
+        if not _agrees(wanted, sniffed):
+            raise ArtifactRejectedError("type_mismatch", f"{filename!r} is declared {wanted} but its content "
+                                                         f"looks like {sniffed}")
+        return wanted
+    guessed, _ = mimetypes.guess_type(filename, strict=False)
+    if guessed:
+        guessed = normalise(guessed)
+        if _agrees(guessed, sniffed):
+            return guessed
+    return sniffed
+
+
+@dataclass(frozen=True)
+class ArtifactPolicy:
+    """The limits from system config (``artifacts.max_size_bytes``, ``artifacts.allowed_content_types``)."""
+
+    max_size_bytes: int
+    allowed_content_types: tuple[str, ...]
+
+    def check_size(self, size: int, filename: str) -> None:
+        """Refuse empty files and files over the limit."""
+        if size == 0:
+            raise ArtifactRejectedError("empty", f"{filename!r} is empty; empty artifacts are not stored")
+        if size > self.max_size_bytes:
+            raise ArtifactRejectedError("too_large", f"{filename!r} is larger than the limit of "
+                                                     f"{self.max_size_bytes} bytes (artifacts.max_size_bytes)")
+
+    def check_type(self, content_type: str, filename: str) -> None:
+        """Refuse a type the allowed list does not match (entries may be patterns such as ``image/*``)."""
+        if not any(fnmatch.fnmatchcase(content_type, pattern.lower()) for pattern in self.allowed_content_types):
+            raise ArtifactRejectedError("content_type", f"{filename!r} has content type {content_type}, which is "
+                                                        "not allowed; allowed (artifacts.allowed_content_types): "
+                                                        f"{', '.join(self.allowed_content_types)}")
+
+
+def check_filename(filename: str) -> str:
+    """Return ``filename`` when it is a plain name: 1-255 characters, no path separators or control characters."""
+    if not isinstance(filename, str) or not filename.strip():
+        raise ArtifactRejectedError("filename", "a filename is required")
+    if len(filename) > 255:
+        raise ArtifactRejectedError("filename", f"filename {filename[:40]!r}… is longer than 255 characters")
+    if "/" in filename or "\\" in filename or filename in (".", ".."):
+        raise ArtifactRejectedError("filename", f"filename {filename!r} is a path; give the name alone")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in filename):
+        raise ArtifactRejectedError("filename", f"filename {filename!r} contains a control character")
+    return filename
+
+
+def allowed_list(values: Iterable[str]) -> tuple[str, ...]:
+    """The configured allowed types, normalised (patterns kept as given, lower-cased)."""
+    return tuple(value.strip().lower() for value in values if value.strip())
+
+
+__all__ = ["OCTET_STREAM", "SNIFF_BYTES", "ArtifactPolicy", "allowed_list", "check_filename", "is_textual",
+           "normalise", "resolve_content_type", "sniff"]
