@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from stratlogic.config import Settings, get_settings
 from stratlogic.db import Database
@@ -26,7 +27,7 @@ def cli_errors() -> Iterator[None]:
     except StratLogicError as exc:
         if state["debug"]:
             raise
-        err.print(f"[red]error:[/red] {exc}", markup=True)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)  # '[draft] a.html' is not markup
         raise typer.Exit(1) from None
 
 

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from stratlogic.cli._common import cli_errors, database, err, out, settings
-from stratlogic.errors import ValidationError
+from stratlogic.errors import StorageError, ValidationError
 from stratlogic.repositories.artifacts import ArtifactRepository
 from stratlogic.storage import (
     ReconcileReport,
@@ -101,7 +101,7 @@ def get(
             sys.stdout.buffer.flush()
             return
         written = download_artifact(db, store, artifact_id, out_path or Path.cwd())
-    err.print(f"wrote {written} (sha256 verified)")
+    err.print(f"wrote {written} (sha256 verified)", markup=False)
 
 
 @app.command("ls")
@@ -144,7 +144,11 @@ def url(
     """
     with cli_errors():
         artifact = get_artifact(database(), artifact_id)
-        link = store_from_settings(settings()).presigned_url(artifact.object_key, _duration(expires, "--expires"))
+        store = store_from_settings(settings())
+        if artifact.bucket != store.bucket:  # as open_artifact: never sign the key in another bucket
+            raise StorageError(f"artifact {artifact_id} is in bucket {artifact.bucket!r}, not in the configured "
+                               f"store {store.describe()}")
+        link = store.presigned_url(artifact.object_key, _duration(expires, "--expires"))
     out.print(link, markup=False, soft_wrap=True)
 
 
@@ -183,7 +187,7 @@ def _print_report(report: ReconcileReport, as_json: bool) -> None:
     verdict = "ok" if report.ok else f"{sum(not f.fixed for f in report.findings)} unresolved"
     err.print(f"{report.rows_checked} row(s), {report.objects_checked} object(s) in {report.store}: "
               f"{len(report.findings)} finding(s), {verdict}" + (" (dry run: nothing changed)" if report.dry_run
-                                                                   else ""))
+                                                                   else ""), markup=False)
 
 
 __all__ = ["app"]

@@ -4,7 +4,8 @@
 written, then the bytes stream to the store while their sha256 and size are computed (and the size limit
 enforced). Only then is the row written, in one transaction with its metadata and audit rows. When that
 transaction fails the object is removed; when the upload fails no row is written. A job that stores the
-same content twice gets its existing artifact back and the second object is removed.
+same content twice gets its existing artifact back and the second object is removed (after being copied to
+the existing artifact's key, when that object was lost).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from stratlogic.storage.validation import (
 log = logging.getLogger(__name__)
 Source = Path | bytes | bytearray | memoryview | BinaryIO
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: The longest quoted filename kept in object metadata (S3 allows 2 KB of it in all); the row keeps any name.
+_MAX_METADATA_FILENAME = 1024
 
 
 @dataclass(frozen=True)
@@ -121,11 +124,21 @@ def _upload(store: ArtifactStore, key: str, stream: BinaryIO, known_size: int | 
     policy.check_type(kind, filename)
     reader = HashingReader(head, stream, policy.max_size_bytes, lambda: _too_large(policy, filename))
     try:
-        store.put(reader, key, kind, {"job-id": str(job_id), "filename": quote(filename)},
+        store.put(reader, key, kind, object_metadata(job_id, filename),
                   length=known_size if known_size is not None else -1)
         return reader.size, reader.hexdigest(), kind
     finally:
         reader.close()
+
+
+def object_metadata(job_id: int, filename: str) -> dict[str, str]:
+    """The user metadata an artifact's object carries: its job, and its filename (percent-encoded) unless that
+    is too long for S3's 2 KB of metadata (a 245-character CJK name quotes to 2.2 KB); the row has it anyway."""
+    values = {"job-id": str(job_id)}
+    quoted = quote(filename)
+    if len(quoted) <= _MAX_METADATA_FILENAME:
+        values["filename"] = quoted
+    return values
 
 
 def object_key(store: ArtifactStore, job_id: int, filename: str) -> str:
@@ -148,8 +161,27 @@ def _record(db: Database, store: ArtifactStore, job_id: int, key: str, filename:
                 artifacts.set_metadata(row.id, metadata)
             return StoredArtifact.of(row)
         found = StoredArtifact.of(existing, created=False)
+    if found.bucket == store.bucket and not store.exists(found.object_key):
+        _replace_lost(store, key, found)
     _remove(store, key, f"job {job_id} already has this content as artifact {found.id}")
     return found
+
+
+def _replace_lost(store: ArtifactStore, key: str, artifact: StoredArtifact) -> None:
+    """Copy the object just uploaded at ``key`` (same sha256) to ``artifact``'s key, whose object was lost.
+
+    The copy streams through the checksum check. If it fails, the error propagates and the caller removes the
+    new object: the artifact stays as it was (missing), and no second row is written.
+    """
+    log.warning("artifact %s: its object %r is missing; restoring it from the same content just uploaded",
+                artifact.id, artifact.object_key)
+
+    def mismatch(expected: str, actual: str) -> ChecksumMismatchError:
+        return ChecksumMismatchError(artifact.id, key, expected, actual)
+
+    with VerifyingReader(store.open(key), artifact.size_bytes, artifact.sha256, mismatch) as source:
+        store.put(source, artifact.object_key, artifact.content_type,
+                  object_metadata(artifact.job_id, artifact.filename), length=artifact.size_bytes)
 
 
 def _remove(store: ArtifactStore, key: str, why: str) -> None:
@@ -248,4 +280,4 @@ def download_artifact(db: Database, store: ArtifactStore, artifact_id: int, targ
 
 
 __all__ = ["Source", "StoredArtifact", "artifact_policy", "download_artifact", "get_artifact", "object_key",
-           "open_artifact", "store_artifact"]
+           "object_metadata", "open_artifact", "store_artifact"]

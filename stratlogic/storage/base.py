@@ -102,13 +102,18 @@ class ArtifactStore(Protocol):
 def check_key(key: str) -> str:
     """Return ``key`` when every store can hold it safely; raise InvalidKeyError saying why not.
 
-    Refused: empty keys, absolute paths (``/x``, ``C:x``), backslashes, NUL and other control characters,
+    Refused: empty keys, keys that are not valid UTF-8 (lone surrogates) or longer than 1024 bytes of it,
+    absolute paths (``/x``, ``C:x``), backslashes, NUL and other control characters,
     empty segments (``a//b``), and segments starting with a dot (``..``, ``.``, hidden names, which the
     local store also uses for its temporary files).
     """
     if not isinstance(key, str) or not key:
         raise InvalidKeyError(str(key), "a key must be a non-empty string")
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidKeyError(key, "is not valid Unicode (a lone surrogate cannot be UTF-8 encoded)") from None
+    if len(encoded) > MAX_KEY_BYTES:
         raise InvalidKeyError(key[:60] + "…", f"longer than {MAX_KEY_BYTES} bytes")
     if "\x00" in key:
         raise InvalidKeyError(key, "contains NUL")

@@ -2,8 +2,10 @@
 
 Writes go to a temporary file under ``ROOT/.tmp`` and are renamed into place, so a reader never sees
 half an object and a crash leaves at most a temporary file. Content type and user metadata live in a
-JSON sidecar under ``ROOT/.meta``. Keys are checked by ``check_key`` and the resolved path must stay
-inside the root (a symlinked folder pointing elsewhere is refused too).
+JSON sidecar under ``ROOT/.meta``: key ``a/b/c`` has ``.meta/a/b/.c.json``. Key segments never start with a
+dot, so a sidecar cannot collide with the folder of another key (``x`` and ``x.json/y`` coexist). Sidecars
+of the earlier layout (``.meta/KEY.json``) are still read. Keys are checked by ``check_key`` and the
+resolved path must stay inside the root (a symlinked folder pointing elsewhere is refused too).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from stratlogic.errors import InvalidKeyError, ObjectNotFoundError, StorageError
 from stratlogic.storage.base import (
@@ -58,6 +60,11 @@ class LocalStore:
         return path
 
     def _sidecar(self, key: str) -> Path:
+        folder, _, name = key.rpartition("/")
+        return (self.root / _META / folder if folder else self.root / _META) / f".{name}.json"
+
+    def _legacy_sidecar(self, key: str) -> Path:
+        """Where sidecars used to be (``.meta/KEY.json``), which collided with folders of other keys."""
         return self.root / _META / f"{key}.json"
 
     def _temp(self) -> Path:
@@ -68,21 +75,31 @@ class LocalStore:
     # ----- writes ------------------------------------------------------------------------------------
     def put(self, stream: Readable, key: str, content_type: str, metadata: Mapping[str, str] | None = None,
             *, length: int = -1) -> StoredObject:
-        """Copy ``stream`` into a temporary file, then rename it over ``key`` (atomic on one filesystem)."""
+        """Copy ``stream`` into a temporary file, then rename it over ``key`` (atomic on one filesystem).
+
+        The sidecar is renamed in only after the data, so a failed write leaves the old object and its old
+        sidecar; temporary files are removed on every failure.
+        """
         target = self._path(key)
         user = check_user_metadata(metadata)
-        temp = self._temp()
+        temp, sidecar_temp = self._temp(), self._temp()
         try:
             size = self._write(stream, temp, length)
-            self._write_sidecar(key, {"content_type": content_type, "metadata": user})
+            sidecar_temp.write_text(json.dumps({"content_type": content_type, "metadata": user}), encoding="utf-8")
             target.parent.mkdir(parents=True, exist_ok=True)
+            sidecar = self._sidecar(key)
+            sidecar.parent.mkdir(parents=True, exist_ok=True)
             temp.replace(target)
+            try:
+                sidecar_temp.replace(sidecar)
+            except OSError:
+                sidecar.unlink(missing_ok=True)  # new data: the old sidecar would describe it wrongly
+                raise
         except OSError as exc:  # the source stream or the disk failed
-            temp.unlink(missing_ok=True)
             raise StorageError(f"could not write {key!r} to {self.describe()}: {exc}") from exc
-        except BaseException:
+        finally:
             temp.unlink(missing_ok=True)
-            raise
+            sidecar_temp.unlink(missing_ok=True)
         return StoredObject(key, size, content_type, user, _mtime(target))
 
     def _write(self, stream: Readable, temp: Path, length: int) -> int:
@@ -100,17 +117,13 @@ class LocalStore:
                 os.fsync(out.fileno())
         return size
 
-    def _write_sidecar(self, key: str, document: Mapping[str, object]) -> None:
-        sidecar = self._sidecar(key)
-        sidecar.parent.mkdir(parents=True, exist_ok=True)
-        temp = self._temp()
-        temp.write_text(json.dumps(document), encoding="utf-8")
-        temp.replace(sidecar)
-
     def delete(self, key: str) -> None:
         """Remove the file and its sidecar; empty folders are left (harmless, and racing writers need them)."""
         self._path(key).unlink(missing_ok=True)
         self._sidecar(key).unlink(missing_ok=True)
+        legacy = self._legacy_sidecar(key)
+        if legacy.is_file():
+            legacy.unlink(missing_ok=True)
 
     # ----- reads -------------------------------------------------------------------------------------
     def open(self, key: str) -> BinaryIO:
@@ -126,10 +139,13 @@ class LocalStore:
         path = self._path(key)
         if not path.is_file():
             raise ObjectNotFoundError(f"object {key!r} not found in {self.describe()}")
-        try:
-            document = json.loads(self._sidecar(key).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            document = {}
+        document: dict[str, Any] = {}
+        for sidecar in (self._sidecar(key), self._legacy_sidecar(key)):
+            try:
+                document = json.loads(sidecar.read_text(encoding="utf-8"))
+                break
+            except (OSError, json.JSONDecodeError):  # missing, or a folder of the earlier layout's key
+                continue
         info = path.stat()
         return StoredObject(key, info.st_size, document.get("content_type"), document.get("metadata", {}),
                             datetime.fromtimestamp(info.st_mtime, UTC))

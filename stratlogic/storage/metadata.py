@@ -46,7 +46,11 @@ class MetadataManager:
             return 0
         ids = sorted(values)
         with self.db.unit_of_work() as uow:
-            found = {a.id for a in ArtifactRepository(uow).list({"id__in": ids}, limit=max(1, len(ids)))}
+            artifacts, found = ArtifactRepository(uow), set[int]()
+            step = artifacts.max_limit  # a listing returns at most this many rows (10,000)
+            for start in range(0, len(ids), step):
+                chunk = ids[start:start + step]
+                found.update(a.id for a in artifacts.list({"id__in": chunk}, limit=len(chunk)))
             missing = [i for i in ids if i not in found]
             if missing:
                 raise NotFoundError(f"artifact(s) {', '.join(map(str, missing[:20]))} not found; nothing was written")

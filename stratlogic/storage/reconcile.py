@@ -1,7 +1,10 @@
 """Compare artifact rows with the store's objects both ways, and repair only what is safe.
 
 Findings: a row whose object is missing, an object no row points at (an orphan), and an object whose
-size or sha256 differs from its row. ``fix`` does two things, both safe by construction:
+size or sha256 differs from its row. Orphans are looked for only among the keys the artifact service
+writes (``PREFIX jobs/…``): other objects under the prefix (checkpoints, backups, files put there by
+hand) are not the service's and are left out of the report. ``fix`` does two things, both safe by
+construction:
 
 - deletes orphans older than ``grace`` (a younger one may be an upload whose row is being written);
 - restores a missing or drifted object from another object with the same recorded sha256, streaming it
@@ -18,13 +21,12 @@ import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
 
 from stratlogic.db import Database
 from stratlogic.errors import ChecksumMismatchError, ObjectNotFoundError, StorageError
 from stratlogic.repositories.artifacts import ArtifactRepository
 from stratlogic.storage._streams import VerifyingReader
-from stratlogic.storage.artifacts import StoredArtifact
+from stratlogic.storage.artifacts import StoredArtifact, object_metadata
 from stratlogic.storage.base import CHUNK, ArtifactStore, StoredObject
 
 _BATCH = 500
@@ -83,6 +85,9 @@ def reconcile(db: Database, store: ArtifactStore, *, fix: bool = False, dry_run:
               checksums: bool = True, grace: timedelta = timedelta(hours=1)) -> ReconcileReport:
     """Compare rows in this store's bucket (under its prefix) with its objects; repair safely when ``fix``.
 
+    Objects without a row are reported (and, with ``fix``, deleted) only under ``PREFIX jobs/``, the keys the
+    artifact service writes; anything else under the prefix is left alone and not counted.
+
     Args:
         checksums: read every object whose size matches and compare its sha256 (reads all the bytes).
         dry_run: with ``fix``, say what would be done and change nothing.
@@ -91,12 +96,16 @@ def reconcile(db: Database, store: ArtifactStore, *, fix: bool = False, dry_run:
     seen: set[str] = set()
     findings: list[Finding] = []
     objects = 0
+    service_keys = f"{store.prefix}jobs/"
     for batch in _batches(store.iter_objects(store.prefix), _BATCH):
-        objects += len(batch)
         seen.update(o.key for o in batch)
         rows = _rows_for(db, store.bucket, [o.key for o in batch])
         for found in batch:
-            findings += _compare(store, rows.get(found.key), found, checksums)
+            row = rows.get(found.key)
+            if row is None and not found.key.startswith(service_keys):
+                continue  # not written by the artifact service (a checkpoint, a backup): not an orphan of ours
+            objects += 1
+            findings += _compare(store, row, found, checksums)
     rows_checked = 0
     for row in _rows_in(db, store):
         rows_checked += 1
@@ -198,8 +207,8 @@ def _restore(db: Database, store: ArtifactStore, finding: Finding, dry_run: bool
             return replace(finding, action=f"would restore from artifact {twin.id} (same sha256), if it verifies")
         try:
             with _reader(store, twin.object_key, twin) as source:
-                store.put(source, row.object_key, row.content_type,
-                          {"job-id": str(row.job_id), "filename": quote(row.filename)}, length=row.size_bytes)
+                store.put(source, row.object_key, row.content_type, object_metadata(row.job_id, row.filename),
+                          length=row.size_bytes)
         except (ChecksumMismatchError, ObjectNotFoundError, StorageError):
             continue  # that copy is bad or gone too: try the next one
         return replace(finding, fixed=True, action=f"restored from artifact {twin.id} (same sha256, verified)")

@@ -156,11 +156,12 @@ class S3Store:
     # ----- writes ------------------------------------------------------------------------------------
     def put(self, stream: Readable, key: str, content_type: str, metadata: Mapping[str, str] | None = None,
             *, length: int = -1) -> StoredObject:
-        """Upload ``stream`` (multipart above ``part_size``; aborted when ``stream.read`` raises)."""
+        """Upload ``stream`` (multipart above ``part_size``; aborted when ``stream.read`` raises, or when the
+        stream holds more than ``length`` bytes)."""
         check_key(key)
         user = check_user_metadata(metadata)
         self._ensure_bucket()
-        counted = _Counting(stream)
+        counted = _Counting(stream, length, key)
         with self._translated("upload", key):
             result = self.client.put_object(self.bucket, key, counted, length,  # type: ignore[arg-type]
                                             content_type=content_type, metadata=dict(user), part_size=self.part_size,
@@ -250,14 +251,24 @@ class _Body:
 
 
 class _Counting:
-    """Counts what the client read from the stream, so ``put`` knows the size of a stream of unknown length."""
+    """Counts what the client read from the stream, so ``put`` knows the size of a stream of unknown length.
 
-    def __init__(self, stream: Readable) -> None:
-        self._stream, self.size = stream, 0
+    With a known ``length`` the client stops reading there; one more byte is read to refuse a longer stream
+    (raising from ``read`` aborts the upload), as the local store does, instead of storing a truncated object.
+    """
+
+    def __init__(self, stream: Readable, length: int = -1, key: str = "") -> None:
+        self._stream, self._length, self._key, self.size = stream, length, key, 0
+        self._checked = False
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
         self.size += len(data)
+        if 0 <= self._length <= self.size and not self._checked:
+            self._checked = True
+            if self.size > self._length or self._stream.read(1):
+                raise StorageError(f"stream for {self._key!r} is longer than the {self._length} bytes announced; "
+                                   "the upload was abandoned")
         return data
 
 

@@ -2,14 +2,16 @@
 content that is what it claims to be.
 
 The content type is sniffed from the first bytes (magic numbers for binary formats; markup, JSON or
-plain UTF-8 for text). A declared type must agree with the sniffed one: a PDF declared as ``image/png``,
-or HTML declared as ``application/json``, is refused. Without a declared type the filename's extension
-is used when it agrees with the content, else the sniffed type.
+plain text for text: UTF-8, or a legacy 8-bit encoding such as windows-1252). A declared type must agree
+with the sniffed one: a PDF declared as ``image/png``, or HTML declared as ``application/json``, is
+refused. Without a declared type the filename's extension is used when it agrees with the content (and
+names no compression, as ``.tar.gz`` does), else the sniffed type.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import mimetypes
 import re
 from collections.abc import Iterable
@@ -33,8 +35,15 @@ _ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "text/xml": 
             "application/x-gzip": "application/gzip", "application/x-zip-compressed": "application/zip"}
 #: Container formats whose own magic number may begin other declared types (a .docx is a zip).
 _CONTAINERS = {"application/zip", "application/gzip"}
-_HTML = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<!--|<meta|<title|<div|<p[\s>])", re.I)
+_HTML = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<meta|<title|<div|<p[\s>])", re.I)
 _XML = re.compile(rb"^\s*<\?xml", re.I)
+#: Leading comments are skipped before markup is classified: both HTML and XML may start with one.
+_COMMENTS = re.compile(rb"^(\s*<!--.*?-->)+", re.S)
+#: How a JSON document cut off by the end of the sniffed head must at least begin.
+_JSON_START = re.compile(r'^(\{\s*["}]|\[\s*([-\d"\[\]{]|true\b|false\b|null\b))')
+#: Bytes that do not occur in text (NUL and the C0 controls other than tab, newlines, form feed, escape).
+_CONTROL = bytes(sorted(set(range(32)) - set(b"\t\n\r\f\x1b"))) + b"\x7f"
+_ASCII = bytes(range(128))
 _TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 _TEXT_APPS = {"application/json", "application/xml", "application/javascript", "application/x-ndjson",
               "application/xhtml+xml", "application/x-yaml", "application/yaml", "application/sql"}
@@ -56,29 +65,56 @@ def is_textual(content_type: str) -> bool:
 
 
 def sniff(head: bytes) -> str:
-    """The content type the first bytes show: a magic number, HTML, XML, JSON, plain text, else binary."""
+    """The content type the first bytes show: a magic number, HTML, XML, JSON, plain text, else binary.
+
+    ``head`` is the start of the content (``SNIFF_BYTES`` long, or all of it when shorter).
+    """
     for magic, found in _MAGIC:
         if head.startswith(magic):
             return found
     body = head.removeprefix(b"\xef\xbb\xbf")
-    if not _looks_like_text(body):
+    if b"\x00" in body:
         return OCTET_STREAM
-    if _XML.match(body):
+    utf8 = _is_utf8(body)
+    if not utf8 and not _looks_like_8bit_text(body):
+        return OCTET_STREAM
+    markup = body[comments.end():] if (comments := _COMMENTS.match(body)) else body
+    if _XML.match(markup):
         return "application/xml"
-    if _HTML.match(body):
+    if _HTML.match(markup):
         return "text/html"
-    if body.lstrip()[:1] in (b"{", b"["):
-        return "application/json"
+    if utf8 and _looks_like_json(body.decode("utf-8", "ignore"), complete=len(head) < SNIFF_BYTES):
+        return "application/json"  # JSON is UTF-8 (RFC 8259)
     return "text/plain"
 
 
-def _looks_like_text(data: bytes) -> bool:
-    if b"\x00" in data:
-        return False
+def _is_utf8(data: bytes) -> bool:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return exc.start >= len(data) - 3 and exc.reason == "unexpected end of data"  # cut mid-character
+    return True
+
+
+def _looks_like_8bit_text(data: bytes) -> bool:
+    """Text in a legacy 8-bit encoding (latin-1, windows-1252…): no control bytes, and markup or mostly ASCII."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or len(data.translate(None, _CONTROL)) != len(data):
+        return False  # UTF-16 (whose ASCII has NULs anyway) or binary
+    if _XML.match(data) or _HTML.match(data) or _COMMENTS.match(data):
+        return True
+    return len(data.translate(None, _ASCII)) * 4 <= len(data)
+
+
+def _looks_like_json(text: str, *, complete: bool) -> bool:
+    """An object or array that parses (the first of several, as in NDJSON), or, cut off by the end of the
+    head, at least begins like one; ``[link](url)`` or ``{{ template }}`` text is not JSON."""
+    text = text.strip()
+    if text[:1] not in ("{", "["):
+        return False
+    try:
+        json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return not complete and _JSON_START.match(text) is not None
     return True
 
 
@@ -119,8 +155,8 @@ def resolve_content_type(filename: str, declared: str | None, head: bytes) -> st
             raise ArtifactRejectedError("type_mismatch", f"{filename!r} is declared {wanted} but its content "
                                                          f"looks like {sniffed}")
         return wanted
-    guessed, _ = mimetypes.guess_type(filename, strict=False)
-    if guessed:
+    guessed, encoding = mimetypes.guess_type(filename, strict=False)
+    if guessed and encoding is None:  # "a.tar.gz" is (x-tar, gzip): the bytes are gzip, as sniffed
         guessed = normalise(guessed)
         if _agrees(guessed, sniffed):
             return guessed
@@ -151,7 +187,8 @@ class ArtifactPolicy:
 
 
 def check_filename(filename: str) -> str:
-    """Return ``filename`` when it is a plain name: 1-255 characters, no path separators or control characters."""
+    """Return ``filename`` when it is a plain name: 1-255 characters, no path separators or control characters,
+    valid Unicode (a name read from disk that was not UTF-8 carries lone surrogates)."""
     if not isinstance(filename, str) or not filename.strip():
         raise ArtifactRejectedError("filename", "a filename is required")
     if len(filename) > 255:
@@ -160,6 +197,11 @@ def check_filename(filename: str) -> str:
         raise ArtifactRejectedError("filename", f"filename {filename!r} is a path; give the name alone")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in filename):
         raise ArtifactRejectedError("filename", f"filename {filename!r} contains a control character")
+    try:
+        filename.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: a file name that was not UTF-8 on disk
+        raise ArtifactRejectedError("filename", f"filename {filename!r} is not valid Unicode (not UTF-8 on "
+                                                "disk?); rename the file or give another name") from None
     return filename
 
 

@@ -40,6 +40,10 @@ def test_good_keys_pass(key: str) -> None:
     (b"  <!DOCTYPE html><html>", "text/html"), (b"\xef\xbb\xbf<?xml version='1.0'?>", "application/xml"),
     (b' {"a": 1}', "application/json"), (b"a,b\n1,2\n", "text/plain"), ("é".encode()[:1], "text/plain"),
     (b"\xff\xfe\xfd", "application/octet-stream"),
+    ("<p>caf\xe9</p>".encode("latin-1"), "text/html"), ("caf\xe9 cr\xe8me".encode("cp1252"), "text/plain"),
+    (b"<!-- a -->\n<rss/>", "text/plain"), (b"<!-- a --><!doctype html>", "text/html"),
+    (b"[link](https://x)", "text/plain"), (b'{"a": 1}\n{"b": 2}\n', "application/json"),
+    (b'[{"a": "' + b"x" * 9000, "application/json"),  # cut off by the end of the sniffed head
 ])
 def test_sniffing(head: bytes, expected: str) -> None:
     assert sniff(head) == expected
