@@ -90,8 +90,8 @@ def _constraint_rows(table: Table) -> list[str]:
 def _index_line(index: Index) -> str:
     """``UNIQUE INDEX (a DESC, b) WHERE …`` as PostgreSQL would write it (expressions and partial indexes)."""
     bare = {"include_table": False}
-    parts = [e.name if isinstance(e, Column) else str(e.compile(dialect=_PG, compile_kwargs=bare))
-             for e in index.expressions]
+    parts = [e.name if isinstance(e, Column) else str(e) if isinstance(e, str)
+             else str(e.compile(dialect=_PG, compile_kwargs=bare)) for e in index.expressions]
     kind = "UNIQUE INDEX" if index.unique else "INDEX"
     where = index.dialect_options["postgresql"].get("where")
     condition = f" WHERE {where}" if where is not None else ""

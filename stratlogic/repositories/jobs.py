@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     String,
-    TextClause,
     and_,
     bindparam,
     case,
@@ -31,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql.selectable import TextualSelect
 
 from stratlogic.db import writelock
 from stratlogic.errors import ConcurrentUpdateError, ConflictError, InvalidTransitionError, ValidationError
@@ -390,7 +390,7 @@ class JobRepository(Repository[ScrapingJob]):
 _JOB_COLUMNS = tuple(column.name for column in ScrapingJob.__table__.columns)
 
 
-def _claim_sql(by_kind: bool) -> TextClause:
+def _claim_sql(by_kind: bool) -> TextualSelect:
     """The PostgreSQL claim: pick in claim order (the partial index), skip rows other workers hold, update;
     with each row, the audit tail as this statement's snapshot sees it."""
     kind = "AND kind = ANY(:kinds) " if by_kind else ""
