@@ -25,10 +25,12 @@ $(LAB_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m ipykernel install --sys-prefix --name stratlogic --display-name "StratLogic (.venv)"
 	touch $@ $(STAMP)
 
-## demo: set up the embedded default (SQLite + local folder under var/), migrate it, check it
+## demo: set up the embedded default (SQLite + local folder under var/), migrate it, seed it, check it
 demo: $(STAMP)
 	$(BIN)/stratlogic db upgrade
 	$(BIN)/stratlogic db check
+	$(BIN)/stratlogic seed --demo --users 12 --jobs 300 --days 14 --seed 1
+	$(BIN)/stratlogic seed
 	$(BIN)/stratlogic health
 
 ## test: lint, then the whole test suite (PostgreSQL on 127.0.0.1:5432 required under CI=true)

@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
+from stratlogic.cli import artifacts as artifact_commands
 from stratlogic.cli import audit as audit_commands
 from stratlogic.cli import config as config_commands
 from stratlogic.cli import db as db_commands
 from stratlogic.cli import docs as docs_commands
 from stratlogic.cli import jobs as job_commands
+from stratlogic.cli import seed as seed_commands
 from stratlogic.cli._common import cli_errors, err, out, settings, state
 from stratlogic.db import health as db_health
 from stratlogic.db import make_engine
@@ -23,6 +25,8 @@ app.add_typer(docs_commands.app, name="docs")
 app.add_typer(config_commands.app, name="config")
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(job_commands.app, name="jobs")
+app.add_typer(artifact_commands.app, name="artifacts")
+app.command("seed")(seed_commands.seed)
 
 
 @app.callback()

@@ -1,0 +1,117 @@
+"""``stratlogic seed``: the first admin and default configuration; ``--demo`` adds realistic demo data."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from stratlogic import seed as seeding
+from stratlogic.cli._common import cli_errors, database, err, out, settings
+from stratlogic.errors import ValidationError
+from stratlogic.seed import BaseSeedResult, DemoOptions, DemoResult
+from stratlogic.seed.base import ADMIN_USERNAME
+from stratlogic.seed.demo import check as check_demo
+
+#: Runs with at least this many jobs show a progress bar (on a terminal).
+PROGRESS_FROM = 20_000
+
+
+def seed(
+    demo: Annotated[bool, typer.Option("--demo", help="Also generate users, jobs, artifacts, audit rows.")] = False,
+    users: Annotated[int | None, typer.Option(help="Demo users (default 20).")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Demo jobs (default 2000).")] = None,
+    days: Annotated[int | None, typer.Option(help="Days the demo covers, ending at --until (default 30).")] = None,
+    seed_value: Annotated[int | None, typer.Option("--seed", help="Random seed: same seed, same data (default 1).")]
+    = None,
+    until: Annotated[str | None, typer.Option(help="End of the window (that midnight UTC), YYYY-MM-DD; default today.")]
+    = None,
+    no_objects: Annotated[bool, typer.Option("--no-objects", help="Demo artifact rows only, no objects.")] = False,
+    reset: Annotated[bool, typer.Option("--reset", help="Empty the embedded SQLite database first.")] = False,
+) -> None:
+    """Create the first admin and the default configuration (idempotent); --demo adds demo data.
+
+    The admin's password comes from STRATLOGIC_ADMIN_PASSWORD, or is generated: shown once on a terminal,
+    otherwise written to var/admin-password.txt (mode 0600) and only the path printed.
+
+    Example: stratlogic seed --demo --users 200 --jobs 100000 --days 365 --seed 1 --no-objects
+    """
+    interactive = sys.stdout.isatty()
+    with cli_errors():
+        given = {"users": users, "jobs": jobs, "days": days, "seed": seed_value, "until": until}
+        chosen: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
+        if not demo and (extra := [f"--{name}" for name in chosen] + (["--no-objects"] if no_objects else [])):
+            raise ValidationError(f"{', '.join(extra)} only apply with --demo")
+        if reset:
+            seeding.reset(settings())
+        if not demo:
+            _report_base(seeding.seed_defaults(database(), interactive=interactive))
+            return
+        if until is not None:
+            chosen["until"] = _day(until)
+        options = DemoOptions(**chosen, objects=not no_objects)  # unset flags keep DemoOptions' defaults
+        check_demo(options)
+        with _progress(options.jobs) as bar:
+            task = bar.add_task("seeding", total=options.jobs)
+            result = seeding.seed_demo(database(), options, interactive=interactive,
+                                       progress=lambda done: bar.update(task, completed=done))
+    _report_demo(result)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"--until {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _progress(jobs: int) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("jobs"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+                    disable=jobs < PROGRESS_FROM)
+
+
+def _report_base(result: BaseSeedResult) -> None:
+    if result.nothing_to_do:
+        err.print("nothing to do: the admin and the default configuration are already there")
+        return
+    if result.admin_created:
+        _report_admin(result)
+    if result.config_keys:
+        err.print(f"default configuration: {len(result.config_keys)} key(s) set ({', '.join(result.config_keys)})")
+
+
+def _report_admin(result: BaseSeedResult) -> None:
+    """Say where the admin's password is; print a generated one only to a person at a terminal, once."""
+    if not result.generated:
+        err.print(f"admin {ADMIN_USERNAME!r} created with the password from STRATLOGIC_ADMIN_PASSWORD")
+    elif result.password is not None:
+        out.print(f"admin {ADMIN_USERNAME!r} created with a generated password, shown this once only; "
+                  "store it in a password manager now:", markup=False)
+        out.print(f"    {result.password.get_secret_value()}", markup=False, highlight=False)
+    else:
+        err.print(f"admin {ADMIN_USERNAME!r} created; its generated password is in {result.password_file} "
+                  "(readable by you only): store it elsewhere, then delete the file", markup=False)
+
+
+def _report_demo(result: DemoResult) -> None:
+    if not result.created:
+        err.print("nothing to do: the database already holds demo data (on SQLite, --reset starts over)")
+        return
+    if result.base is not None and not result.base.nothing_to_do:
+        _report_base(result.base)
+    table = Table("table", "rows", title=f"demo data {result.start:%Y-%m-%d} .. {result.end:%Y-%m-%d} (UTC)")
+    for name, count in sorted(result.rows.items()):
+        table.add_row(name, f"{count:,}")
+    table.add_row("[bold]total", f"[bold]{result.total_rows:,}")
+    err.print(table)
+    rate = result.total_rows / result.seconds if result.seconds else 0.0
+    err.print(f"{result.total_rows:,} rows and {result.objects:,} objects in {result.seconds:.1f}s "
+              f"({rate:,.0f} rows/s)")
+
+
+__all__ = ["seed"]

@@ -1,0 +1,192 @@
+"""The base seed: the first admin and the default system configuration, and nothing with a default password.
+
+The admin's password comes from ``STRATLOGIC_ADMIN_PASSWORD`` (checked like any password) or is generated
+with ``secrets``. A generated password is handed back to be shown once when a person is at a terminal;
+otherwise (a notebook, papermill, CI) it goes to ``var/admin-password.txt`` with mode 0600 and only the
+path is reported, so it never lands in a saved notebook or an HTML report.
+
+Rows are written with the bulk writer at a given moment, so the demo seed can date them at the start of
+its window; each is audited exactly as ``UserRepository.create`` and ``ConfigRepository.set`` record it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from stratlogic.config import Settings
+from stratlogic.db import Database, UnitOfWork
+from stratlogic.errors import ConflictError, ValidationError
+from stratlogic.models import AuditLog, SystemConfig, User, UserRole, utcnow
+from stratlogic.models.audit_rules import MASK, AuditAction, clean_details
+from stratlogic.repositories import ConfigRepository, UserRepository, _trail
+from stratlogic.repositories.bulk import BulkWriter
+from stratlogic.repositories.config import DECLARED
+from stratlogic.security import WeakPasswordError, generate_password, hash_password
+from stratlogic.seed._rows import AUDIT_COLUMNS, MILLISECOND, Chain, jsonb, micros, stamp
+
+ADMIN_USERNAME = "admin"
+ADMIN_EMAIL = "admin@localhost.localdomain"
+PASSWORD_FILE = Path("var") / "admin-password.txt"
+USER_COLUMNS = ("id", "username", "email", "full_name", "role", "password_hash", "is_active", "is_verified",
+                "created_at", "updated_at")
+CONFIG_COLUMNS = ("key", "value", "description", "is_secret", "updated_by_id", "created_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class BaseSeedResult:
+    """What the base seed did. ``password`` is set only for a generated password to show once, now."""
+
+    admin_id: int | None
+    admin_created: bool
+    config_keys: list[str]
+    #: True: generated (shown once or filed); False: from STRATLOGIC_ADMIN_PASSWORD; None: no admin created.
+    generated: bool | None = None
+    password_file: Path | None = None
+    password: SecretStr | None = field(default=None, repr=False)
+
+    @property
+    def nothing_to_do(self) -> bool:
+        """True when the admin and every configuration key were already there."""
+        return not self.admin_created and not self.config_keys
+
+
+@dataclass(frozen=True)
+class _Admin:
+    password_hash: str
+    generated: str | None
+
+
+def seed_defaults(database: Database, *, interactive: bool = False) -> BaseSeedResult:
+    """Create the first admin and the default configuration, if missing; dated now.
+
+    Args:
+        interactive: a person is at a terminal: a generated password is returned to be shown once.
+            Otherwise it is written to ``var/admin-password.txt`` (mode 0600) and only the path returned.
+
+    Raises:
+        ValidationError: ``STRATLOGIC_ADMIN_PASSWORD`` is too weak (the reasons are listed, never the value).
+        ConflictError: a user named ``admin`` exists without the admin role.
+    """
+    result: BaseSeedResult | None = None
+    try:
+        with database.unit_of_work() as uow:
+            _trail.lock(uow)  # before the writer lifts the statement timeout: a lock wait stays bounded
+            with BulkWriter(uow) as writer:
+                chain = Chain(writer.reserve(AuditLog, 0), _trail.tail_hash(uow), _trail.audit_key(uow))
+                result = write_defaults(uow, writer, chain, micros(utcnow()), interactive=interactive)
+            writer.finish()
+    except BaseException:
+        discard_password_file(result)
+        raise
+    return result
+
+
+def write_defaults(uow: UnitOfWork, writer: BulkWriter, chain: Chain, at: int, *,
+                   interactive: bool) -> BaseSeedResult:
+    """Queue the missing base rows, dated ``at`` (microseconds), in the caller's transaction.
+
+    When the caller's transaction fails, it passes the result to ``discard_password_file``.
+    """
+    settings = uow.database.settings
+    admin_id = _existing_admin(UserRepository(uow))
+    keys = _missing_keys(ConfigRepository(uow))  # both read before anything is queued for the writer
+    admin = None if admin_id is not None else _admin_password(settings)
+    audit: list[tuple[Any, ...]] = []
+    if admin is not None:
+        admin_id = writer.reserve(User)
+        row = _admin_row(admin_id, admin.password_hash, at)
+        writer.write(User, USER_COLUMNS, [row])
+        audit.append(chain.entry(at, None, AuditAction.USER_CREATED.value, "user", str(admin_id),
+                                 created_details(row)))
+    moments = [at + (i + 1) * MILLISECOND for i in range(len(keys))]
+    rows = [_config_row(key, t) for key, t in zip(keys, moments, strict=True)]
+    writer.write(SystemConfig, CONFIG_COLUMNS, rows)
+    audit += [chain.entry(t, None, AuditAction.CONFIG_SET.value, "config", key, _config_details(key))
+              for key, t in zip(keys, moments, strict=True)]
+    writer.write(AuditLog, AUDIT_COLUMNS, audit)
+    generated = admin.generated if admin is not None else None
+    path = write_password_file(settings, generated) if generated is not None and not interactive else None
+    return BaseSeedResult(admin_id, admin is not None, keys, None if admin is None else generated is not None, path,
+                          SecretStr(generated) if generated is not None and interactive else None)
+
+
+def discard_password_file(result: BaseSeedResult | None) -> None:
+    """Remove a password file written for an admin whose transaction did not commit."""
+    if result is not None and result.password_file is not None:
+        result.password_file.unlink(missing_ok=True)
+
+
+def _existing_admin(users: UserRepository) -> int | None:
+    found = users.list({"role": UserRole.ADMIN}, sort="id", limit=1)
+    if found:
+        return found[0].id
+    if users.exists({"username": ADMIN_USERNAME}):
+        raise ConflictError(f"user {ADMIN_USERNAME!r} exists without the admin role; give it the role or rename it",
+                            field="username", value=repr(ADMIN_USERNAME))
+    return None
+
+
+def _admin_password(settings: Settings) -> _Admin:
+    """The admin's password hash: from STRATLOGIC_ADMIN_PASSWORD (checked), else a generated password."""
+    if settings.admin_password is not None:
+        try:
+            hashed = hash_password(settings.admin_password.get_secret_value(), username=ADMIN_USERNAME,
+                                   email=ADMIN_EMAIL)
+        except WeakPasswordError as exc:
+            raise ValidationError(f"STRATLOGIC_ADMIN_PASSWORD refused: it {'; it '.join(exc.reasons)}") from None
+        return _Admin(hashed, None)
+    password = generate_password()
+    return _Admin(hash_password(password, username=ADMIN_USERNAME, email=ADMIN_EMAIL), password)
+
+
+def write_password_file(settings: Settings, password: str) -> Path:
+    """Write the password to ``$STRATLOGIC_HOME/var/admin-password.txt``, readable by its owner only."""
+    path = settings.home / PASSWORD_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)  # an older file keeps its mode through O_CREAT: set it again
+        os.write(descriptor, f"{password}\n".encode())
+    finally:
+        os.close(descriptor)
+    return path
+
+
+def _admin_row(admin_id: int, password_hash: str, at: int) -> tuple[Any, ...]:
+    return (admin_id, ADMIN_USERNAME, ADMIN_EMAIL, "Administrator", UserRole.ADMIN.value, password_hash, True, True,
+            at, at)
+
+
+def created_details(row: tuple[Any, ...]) -> dict[str, Any]:
+    """What ``Repository.add`` records for a new user: its set columns (times as text), the hash masked."""
+    values = {name: value for name, value in zip(USER_COLUMNS, row, strict=True) if value is not None}
+    values["created_at"] = values["updated_at"] = stamp(values["created_at"])
+    if "password_hash" in values:
+        values["password_hash"] = MASK
+    return {"values": values}
+
+
+def _missing_keys(config: ConfigRepository) -> list[str]:
+    present = {entry.key for entry in config.list(limit=config.max_limit)}
+    return [key for key in sorted(DECLARED) if key not in present]
+
+
+def _config_row(key: str, at: int) -> tuple[Any, ...]:
+    spec = DECLARED[key]
+    return (key, jsonb(spec.default), spec.description, spec.secret, None, at, at)
+
+
+def _config_details(key: str) -> dict[str, Any]:
+    """What ``ConfigRepository.set`` records when a key is first set (to its default): old and new, masked."""
+    spec = DECLARED[key]
+    secret = frozenset({"old", "new"}) if spec.secret else frozenset()
+    return clean_details({"old": spec.default, "new": spec.default}, secret)  # type: ignore[no-any-return]
+
+
+__all__ = ["ADMIN_EMAIL", "ADMIN_USERNAME", "PASSWORD_FILE", "BaseSeedResult", "discard_password_file", "seed_defaults",
+           "write_defaults", "write_password_file"]
