@@ -151,3 +151,7 @@ def test_two_processes_agree_with_one(pg: Callable[..., Database], monkeypatch: 
     one, two = verify(db, workers=1), verify(db, workers=2)
     assert one.ok and two.ok
     assert (one.rows, one.last_id, one.last_hash) == (two.rows, two.last_id, two.last_hash)
+    with db.unit_of_work() as uow:  # the parent's pool was emptied before forking: it reconnects and goes on
+        UserRepository(uow).create("after", "after@example.com")
+    again = verify(db, workers=2)
+    assert again.ok and again.rows == two.rows + 1
