@@ -195,3 +195,14 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
                 pytest.fail(f"the SeaweedFS S3 server is required under CI=true and did not start: {exc}")
             pytest.skip(f"SeaweedFS S3 server not available: {exc}")
         yield server
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> object:
+    """An artifact store: each test using it runs once on a local folder and once on SeaweedFS."""
+    from stratlogic.storage.local import LocalStore
+    from tests.integration.storage_helpers import s3_store
+
+    if request.param == "local":
+        return LocalStore(tmp_path / "artifacts")
+    return s3_store(request.getfixturevalue("s3_server"))

@@ -40,13 +40,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 HTML = b"<!doctype html><html><body>hello</body></html>"
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
-    """Each service test runs once per store (and, through ``db``, once per database)."""
-    if request.param == "local":
-        return LocalStore(tmp_path / "artifacts")
-    return s3_store(request.getfixturevalue("s3_server"))
-
 
 def configure(db: Database, **values: object) -> None:
     with db.unit_of_work() as uow:

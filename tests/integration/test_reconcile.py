@@ -15,20 +15,13 @@ from stratlogic import logs
 from stratlogic.cli import app
 from stratlogic.config import Settings, get_settings
 from stratlogic.db import Database
-from stratlogic.storage import ArtifactStore, DriftKind, LocalStore, reconcile, store_artifact
+from stratlogic.storage import ArtifactStore, DriftKind, reconcile, store_artifact
 from stratlogic.storage.testing import SeaweedServer
 from tests.cli_helpers import run_cli
-from tests.integration.storage_helpers import BUCKET, new_job, s3_store
+from tests.integration.storage_helpers import BUCKET, new_job
 
 HTML = b"<!doctype html><p>page one</p>"
 
-
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
-    """Each test runs once per store (and, through ``db``, once per database)."""
-    if request.param == "local":
-        return LocalStore(tmp_path / "artifacts")
-    return s3_store(request.getfixturevalue("s3_server"))
 
 
 def drifted(db: Database, store: ArtifactStore) -> dict[str, int]:

@@ -26,14 +26,6 @@ from stratlogic.storage.testing import SeaweedServer, free_ports
 from tests.integration.storage_helpers import BUCKET, MIB, everything, s3_store
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
-    """Each test runs once per store."""
-    if request.param == "local":
-        return LocalStore(tmp_path / "artifacts")
-    return s3_store(request.getfixturevalue("s3_server"))
-
-
 class Exploding:
     """A stream that fails after ``after`` bytes (a client that disconnects, a disk that errors)."""
 
