@@ -154,7 +154,7 @@ def _bodies(batch: pa.RecordBatch, cache: dict[str, bytes]) -> pa.Array:
     escaped = _needs_escaping(batch)
     if not pc.any(escaped).as_py():
         return bodies
-    return _with_escaped_rows(batch, bodies, escaped, cache)
+    return _with_escaped_rows(batch, bodies, when, escaped)
 
 
 def _timestamps(column: pa.Array) -> pa.Array:
@@ -177,15 +177,13 @@ def _needs_escaping(batch: pa.RecordBatch) -> pa.Array:
     return combined
 
 
-def _with_escaped_rows(batch: pa.RecordBatch, bodies: pa.Array, escaped: pa.Array,
-                       cache: dict[str, bytes]) -> pa.Array:
+def _with_escaped_rows(batch: pa.RecordBatch, bodies: pa.Array, when: pa.Array, escaped: pa.Array) -> pa.Array:
     """Rebuild the rows whose strings need escaping with ``canonical`` itself."""
     rows = bodies.to_pylist()
-    when = _timestamps(batch.column("occurred_at")).to_pylist()
     for i in pc.indices_nonzero(escaped).to_pylist():
         value = {name: batch.column(name)[i].as_py() for name in ("actor_id", *_STRINGS)}
         details = orjson.loads(_details_text(batch.column("details")[i].as_py()))
-        rows[i] = canonical(when[i], value["actor_id"], value["action"], value["resource_type"],
+        rows[i] = canonical(when[i].as_py(), value["actor_id"], value["action"], value["resource_type"],
                             value["resource_id"], value["ip_address"], value["user_agent"], details).decode()
     return pa.array(rows, pa.string())
 

@@ -25,9 +25,7 @@ def take(session: Session) -> None:
     """Take the write lock for the rest of this transaction (once; a no-op off PostgreSQL)."""
     if session.info.get(_HELD):
         return
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        take_on(connection)
+    take_on(session.connection())
     session.info[_HELD] = True
 
 
