@@ -1,22 +1,34 @@
-"""Job services that span transactions: cleaning up finished jobs in batches.
+"""Job services that own their transactions: a worker's claim, and cleaning up finished jobs in batches.
 
-Each batch is its own unit of work, so a long clean-up never holds locks for long and an interruption
-loses at most one batch of work (never half of one). ``archive`` is called with each batch's ids inside
-its transaction, before the delete: the retention issue plugs the Parquet archive in there.
+``claim`` is what a worker loop calls: one short transaction per claim. On PostgreSQL it runs the claim
+statement (``repositories/_claim.py``) on a pooled driver connection, without an ORM session, because a
+session's bookkeeping costs more client time than the claim itself; the returned jobs are detached
+``ScrapingJob`` objects. ``JobRepository.claim`` is the same statement inside a caller's unit of work.
+
+Each clean-up batch is its own unit of work, so a long clean-up never holds locks for long and an
+interruption loses at most one batch of work (never half of one). ``archive`` is called with each batch's
+ids inside its transaction, before the delete: the retention issue plugs the Parquet archive in there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import psycopg
+from psycopg.rows import dict_row
 from sqlalchemy import func, select
+from sqlalchemy.orm import make_transient_to_detached
 
 from stratlogic.db import Database, UnitOfWork
+from stratlogic.db.actor import current_actor
+from stratlogic.db.errors import translated, translated_driver
 from stratlogic.errors import ValidationError
-from stratlogic.models import JobStatus, ScrapingJob
-from stratlogic.repositories.jobs import FINISHED, JobRepository
+from stratlogic.models import JobStatus, ScrapingJob, utcnow
+from stratlogic.repositories import _claim, _trail
+from stratlogic.repositories.config import recent_config
+from stratlogic.repositories.jobs import FINISHED, Clock, JobRepository, check_claim
 
 Archive = Callable[[UnitOfWork, list[int]], None]
 
@@ -71,4 +83,45 @@ def cleanup(database: Database, older_than: datetime, *, statuses: Sequence[JobS
     return CleanupReport(False, deleted, batches)
 
 
-__all__ = ["FINISHED", "Archive", "CleanupReport", "cleanup"]
+def claim(database: Database, worker_id: str, n: int = 1, *, kinds: Sequence[str] | None = None,
+          lease_seconds: int | None = None, clock: Clock = utcnow) -> list[ScrapingJob]:
+    """Take up to ``n`` queued jobs for ``worker_id`` in a transaction of their own (see the module notes).
+
+    Same rules as ``JobRepository.claim``: priority then age, expired leases recovered first (at most
+    every few seconds per process), one audit row per job, no job ever claimed twice.
+    """
+    check_claim(worker_id, n)
+    if database.dialect != "postgresql":
+        with database.unit_of_work() as uow:
+            return JobRepository(uow, clock=clock).claim(worker_id, n, kinds=kinds, lease_seconds=lease_seconds)
+    now = clock()
+    if JobRepository.recovery_due(database, now):
+        with database.unit_of_work() as uow:
+            JobRepository(uow, clock=clock).recover_stale()
+    lease = lease_seconds or recent_config(database, "jobs.lease_seconds")
+    values = _claim.params(worker_id, n, kinds, now, now + timedelta(seconds=lease), current_actor(),
+                           _trail.key_of(database.settings))
+    rows = _run_claim(database, _claim.statement(n, kinds), values)
+    jobs = [ScrapingJob(**_claim.job_values(row)) for row in rows]
+    for job in jobs:
+        make_transient_to_detached(job)  # as if loaded and its session closed
+    return jobs
+
+
+def _run_claim(database: Database, statement: str, values: dict[str, object]) -> list[dict[str, object]]:
+    """The claim (it takes the write lock itself), then commit, on one pooled connection (rolled back on
+    any error)."""
+    with translated(database.engine):
+        pooled = database.engine.raw_connection()  # pre-pinged: a dead connection is replaced here
+    try:
+        connection: psycopg.Connection[object] = pooled.driver_connection  # type: ignore[assignment]
+        with translated_driver(database.engine, connection):
+            with connection.cursor(row_factory=dict_row) as cursor:
+                rows = cursor.execute(statement, values).fetchall()
+            connection.commit()
+        return rows
+    finally:
+        pooled.close()  # back to the pool, rolled back if still in a transaction
+
+
+__all__ = ["FINISHED", "Archive", "CleanupReport", "claim", "cleanup"]

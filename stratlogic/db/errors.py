@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import psycopg
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
@@ -46,8 +48,22 @@ def translated(engine: Engine) -> Iterator[None]:
         raise
 
 
-def _is_connection_error(exc: sa_exc.DBAPIError) -> bool:
-    text = str(exc.orig).lower()
+@contextmanager
+def translated_driver(engine: Engine, connection: psycopg.Connection[Any]) -> Iterator[None]:
+    """``translated`` for code on a bare psycopg connection (a hot path that bypasses SQLAlchemy)."""
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        if connection.closed or _is_connection_error(exc):
+            raise describe_unavailable(engine, exc) from exc
+        busy = next((why for marker, why in _BUSY.items() if marker in str(exc).lower()), None)
+        if busy:
+            raise DatabaseBusyError(f"{busy}; nothing was changed, try again") from exc
+        raise
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
     markers = ("connection refused", "could not connect", "timeout expired", "connection timeout",
                "server closed the connection", "terminating connection", "connection is closed",
                "connection failed", "unable to open database", "consuming input failed",
@@ -55,4 +71,4 @@ def _is_connection_error(exc: sa_exc.DBAPIError) -> bool:
     return any(marker in text for marker in markers)
 
 
-__all__ = ["describe_unavailable", "translated"]
+__all__ = ["describe_unavailable", "translated", "translated_driver"]

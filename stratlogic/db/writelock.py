@@ -6,7 +6,8 @@ another transaction has locked, while that one waits for the lock (seen with con
 ``SKIP LOCKED`` scan keeps a lock on a row whose re-check failed). So the lock is taken *before* a
 transaction locks any row: on its first flush, its first INSERT/UPDATE/DELETE, or its first
 ``SELECT … FOR UPDATE``. Writers then queue on one lock and never on each other's rows, as on SQLite
-where ``BEGIN IMMEDIATE`` already does the same. Read-only units never take it.
+where ``BEGIN IMMEDIATE`` already does the same. Read-only units never take it. The claim statement
+takes it in SQL (``stratlogic_write_lock()``, migration 0006) and says so with ``held``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ def take(session: Session) -> None:
     if session.info.get(_HELD):
         return
     take_on(session.connection())
+    session.info[_HELD] = True
+
+
+def held(session: Session) -> None:
+    """Note that a statement of this transaction took the lock itself (the claim statement does)."""
     session.info[_HELD] = True
 
 
@@ -57,4 +63,4 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
         session.info.pop(_HELD, None)
 
 
-__all__ = ["WRITE_LOCK", "install", "take", "take_on"]
+__all__ = ["WRITE_LOCK", "held", "install", "take", "take_on"]

@@ -108,4 +108,14 @@ def digest(prev_hash: str, canonical_row: bytes, key: bytes | None = None) -> st
     return hashlib.sha256(message).hexdigest()
 
 
-__all__ = ["FORMAT_VERSION", "GENESIS", "MASK", "AuditAction", "canonical", "clean_details", "digest", "timestamp"]
+def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """RFC 2104's inner and outer keys (the key, hashed when longer than a block, padded and xored with
+    ipad and opad), so engines with only sha256 (PostgreSQL, DuckDB) can compute ``digest`` with a key:
+    ``sha256(outer || sha256(inner || message))``."""
+    block = hashlib.sha256().block_size
+    padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
+    return bytes(b ^ 0x36 for b in padded), bytes(b ^ 0x5C for b in padded)
+
+
+__all__ = ["FORMAT_VERSION", "GENESIS", "MASK", "AuditAction", "canonical", "clean_details", "digest", "hmac_pads",
+           "timestamp"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from stratlogic.config import Settings
 from stratlogic.db import writelock
 from stratlogic.db.actor import current_actor
 from stratlogic.db.session import UnitOfWork
@@ -51,7 +52,12 @@ def tail_hash(uow: UnitOfWork) -> str:
 
 def audit_key(uow: UnitOfWork) -> bytes | None:
     """The HMAC key when STRATLOGIC_AUDIT_KEY is set."""
-    key = uow.database.settings.audit_key
+    return key_of(uow.database.settings)
+
+
+def key_of(settings: Settings) -> bytes | None:
+    """``audit_key`` from settings alone (for paths that run without a unit of work)."""
+    key = settings.audit_key
     return key.get_secret_value().encode() if key else None
 
 
@@ -90,4 +96,4 @@ def record(uow: UnitOfWork, action: AuditAction, resource_type: str, resource_id
     append(uow, [AuditEntry(action, resource_type, rid, details or {}, secret_keys)])
 
 
-__all__ = ["APPEND_LOCK", "AuditEntry", "append", "audit_key", "lock", "record", "tail_hash"]
+__all__ = ["APPEND_LOCK", "AuditEntry", "append", "audit_key", "key_of", "lock", "record", "tail_hash"]

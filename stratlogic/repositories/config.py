@@ -220,4 +220,14 @@ class ConfigRepository(Repository[SystemConfig]):
                            row.updated_by_id if row else None, row.updated_at if row else None)
 
 
-__all__ = ["DECLARED", "MASK", "ConfigEntry", "ConfigKey", "ConfigRepository", "declared", "parse_text"]
+def recent_config(database: Any, key: str, max_age: float = 5.0) -> Any:
+    """``ConfigRepository.recent_value`` without a caller's unit of work: a read-only one only on a miss."""
+    found = database.cache.get(f"config:{key}")
+    if found is not None and time.monotonic() - found[0] < max_age:
+        return found[1]
+    with database.unit_of_work(readonly=True) as uow:
+        return ConfigRepository(uow).recent_value(key, max_age)
+
+
+__all__ = ["DECLARED", "MASK", "ConfigEntry", "ConfigKey", "ConfigRepository", "declared", "parse_text",
+           "recent_config"]

@@ -15,29 +15,24 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy import (
-    String,
     and_,
-    bindparam,
     case,
-    column,
     func,
     or_,
     select,
-    text,
     type_coerce,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
-from sqlalchemy.sql.selectable import TextualSelect
 
 from stratlogic.db import writelock
+from stratlogic.db.actor import current_actor
 from stratlogic.errors import ConcurrentUpdateError, ConflictError, InvalidTransitionError, ValidationError
 from stratlogic.models import Artifact, JobStatus, ScrapingJob, UTCDateTime, utcnow
 from stratlogic.models.audit_rules import AuditAction
 from stratlogic.models.job import ACTIVE, TRANSITIONS
-from stratlogic.repositories import _trail
+from stratlogic.repositories import _claim, _trail
 from stratlogic.repositories._errors import integrity
 from stratlogic.repositories.base import Filters, Repository
 from stratlogic.repositories.config import ConfigRepository
@@ -232,38 +227,27 @@ class JobRepository(Repository[ScrapingJob]):
         PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so workers never wait on each other; SQLite: one
         ``UPDATE … RETURNING`` under the write lock this transaction already holds.
         """
-        if not 1 <= n <= 1000:
-            raise ValidationError(f"n must be between 1 and 1000, got {n}")
-        if not worker_id or len(worker_id) > 200:
-            raise ValidationError(f"worker_id {worker_id!r} must be 1-200 characters")
+        check_claim(worker_id, n)
         now = self.clock()
         self._recover_if_due(now)
         lease = lease_seconds or ConfigRepository(self.uow).recent_value("jobs.lease_seconds")
-        tail = None
         if self.uow.dialect == "postgresql":
-            claimed, tail = self._claim_postgres(worker_id, n, kinds, now, now + timedelta(seconds=lease))
-        else:
-            claimed = self._claim_portable(worker_id, n, kinds, now, now + timedelta(seconds=lease))
+            return self._claim_postgres(worker_id, n, kinds, now, now + timedelta(seconds=lease))
+        claimed = self._claim_portable(worker_id, n, kinds, now, now + timedelta(seconds=lease))
         entries = [_trail.AuditEntry(AuditAction.JOB_STATUS_CHANGED, self.audit_type, str(job.id),
                                      {"from": "queued", "to": "running", "attempt": job.attempt, "worker": worker_id})
                    for job in claimed]
-        _trail.append(self.uow, entries, tail=tail)
+        _trail.append(self.uow, entries)
         return claimed
 
     def _claim_postgres(self, worker_id: str, n: int, kinds: Sequence[str] | None, now: datetime,
-                        lease_until: datetime) -> tuple[list[ScrapingJob], str | None]:
-        """Claims are the hottest write path: after the write lock, one Core statement claims the jobs and
-        reads the audit tail (its snapshot starts after the lock), and the rows become ORM objects without
-        another query."""
-        writelock.take(self.session)  # before the SKIP LOCKED scan locks any row
-        statement = _CLAIM_BY_KIND if kinds else _CLAIM
-        params = {"worker": worker_id, "n": n, "now": now, "lease_until": lease_until,
-                  **({"kinds": list(kinds)} if kinds else {})}
-        rows = self.uow.connection.execute(statement, params).mappings().all()
-        if not rows:
-            return [], None
-        jobs = [self._loaded({name: row[name] for name in _JOB_COLUMNS}) for row in rows]
-        return sorted(jobs, key=lambda job: (-job.priority, job.created_at, job.id)), rows[0]["audit_tail"]
+                        lease_until: datetime) -> list[ScrapingJob]:
+        """Claims are the hottest write path: after the write lock, one statement claims the jobs and appends
+        their audit rows (``_claim.py``), and the rows become ORM objects without another query."""
+        values = _claim.params(worker_id, n, kinds, now, lease_until, current_actor(), _trail.audit_key(self.uow))
+        rows = self.uow.connection.exec_driver_sql(_claim.statement(n, kinds), values).mappings().all()
+        writelock.held(self.session)  # the statement took it before locking any row
+        return [self._loaded(_claim.job_values(dict(row))) for row in rows]
 
     def _loaded(self, values: dict[str, Any]) -> ScrapingJob:
         """A row just read, as a clean persistent object of this session (refreshing one already there)."""
@@ -291,11 +275,18 @@ class JobRepository(Repository[ScrapingJob]):
 
     def _recover_if_due(self, now: datetime) -> None:
         """Recover expired leases unless this process did so moments ago (by the repository's clock)."""
-        key = str(self.uow.database.engine.url)
-        last = self._last_recovery.get(key)
-        if last is None or not timedelta(0) <= now - last < self.recovery_interval:
-            self._last_recovery[key] = now
+        if self.recovery_due(self.uow.database, now):
             self.recover_stale()
+
+    @classmethod
+    def recovery_due(cls, database: Any, now: datetime) -> bool:
+        """Whether this process should look for expired leases now (and note that it is about to)."""
+        key = str(database.engine.url)
+        last = cls._last_recovery.get(key)
+        if last is None or not timedelta(0) <= now - last < cls.recovery_interval:
+            cls._last_recovery[key] = now
+            return True
+        return False
 
     def heartbeat(self, job_id: int, worker_id: str, progress: Progress | None = None,
                   *, lease_seconds: int | None = None) -> ScrapingJob:
@@ -387,30 +378,12 @@ class JobRepository(Repository[ScrapingJob]):
         return JobStats(by_status, depth, claimable, oldest, expired, attempts)
 
 
-_JOB_COLUMNS = tuple(column.name for column in ScrapingJob.__table__.columns)
-
-
-def _claim_sql(by_kind: bool) -> TextualSelect:
-    """The PostgreSQL claim: pick in claim order (the partial index), skip rows other workers hold, update;
-    with each row, the audit tail as this statement's snapshot sees it."""
-    kind = "AND kind = ANY(:kinds) " if by_kind else ""
-    columns = ", ".join(f"j.{name}" for name in _JOB_COLUMNS)
-    # Only the model's column names and a fixed clause are interpolated; every value is bound.
-    statement = text(
-        "WITH picked AS (SELECT id FROM scraping_jobs WHERE status = 'queued' "  # noqa: S608
-        f"AND (next_retry_at IS NULL OR next_retry_at <= :now) {kind}"
-        "ORDER BY priority DESC, created_at, id LIMIT :n FOR UPDATE SKIP LOCKED), "
-        "claimed AS (UPDATE scraping_jobs AS j SET status = 'running', claimed_by = :worker, heartbeat_at = :now, "
-        "started_at = :now, lease_expires_at = :lease_until, attempt = j.attempt + 1, finished_at = NULL, "
-        "next_retry_at = NULL, pages_done = 0, items_scraped = 0, bytes_downloaded = 0, updated_at = :now, "
-        f"version = j.version + 1 FROM picked WHERE j.id = picked.id RETURNING {columns}) "
-        "SELECT claimed.*, (SELECT hash FROM audit_logs ORDER BY id DESC LIMIT 1) AS audit_tail FROM claimed"
-    ).columns(*ScrapingJob.__table__.columns, column("audit_tail", String()))
-    typed = [bindparam("now", type_=UTCDateTime()), bindparam("lease_until", type_=UTCDateTime())]
-    return statement.bindparams(*typed, *([bindparam("kinds", type_=postgresql.ARRAY(String()))] if by_kind else []))
-
-
-_CLAIM, _CLAIM_BY_KIND = _claim_sql(False), _claim_sql(True)
+def check_claim(worker_id: str, n: int) -> None:
+    """Refuse a claim's bad arguments, naming them."""
+    if not 1 <= n <= 1000:
+        raise ValidationError(f"n must be between 1 and 1000, got {n}")
+    if not worker_id or len(worker_id) > 200:
+        raise ValidationError(f"worker_id {worker_id!r} must be 1-200 characters")
 
 
 def _timestamps_for(target: JobStatus, now: datetime) -> dict[str, Any]:
@@ -444,4 +417,4 @@ def _progress_changes(job: ScrapingJob, progress: Progress) -> dict[str, int]:
     return changes
 
 
-__all__ = ["FINISHED", "JobRepository", "JobStats", "Progress", "RecoveryResult"]
+__all__ = ["FINISHED", "JobRepository", "JobStats", "Progress", "RecoveryResult", "check_claim"]

@@ -1,0 +1,127 @@
+"""The PostgreSQL claim: one statement picks, updates and appends the audit rows, hashed by the server.
+
+Claims are the hottest write path of the system, and a claim that also had to send its audit rows back
+from Python costs another statement inside the write lock. Here the statement does it all: pick in claim
+order with ``FOR UPDATE SKIP LOCKED``, mark running, read the audit tail, chain one row per job with
+PostgreSQL's ``sha256()`` (HMAC as two passes, RFC 2104, when a key is set) and insert them. The rows'
+canonical form (docs/audit.md) is built in Python by ``audit_rules.canonical`` itself, once per worker
+and actor, as text around the two values only the server knows (the job's id and attempt); a self-check
+at that moment proves the pieces rebuild ``canonical`` byte for byte.
+
+The statement takes the write lock itself (``stratlogic_write_lock()`` in the pick's WHERE clause,
+evaluated below the row-locking step, so before any job row is locked) and reads the audit tail through
+``stratlogic_audit_tail()``, whose query gets a snapshot taken after the lock: the statement's own
+snapshot predates its wait for the lock and could miss rows appended meanwhile (migration 0006). So a
+claim is one round trip plus the commit, like the bare ``SKIP LOCKED`` loop, and the lock is held for
+one statement and the commit.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from stratlogic.db.actor import Actor
+from stratlogic.models import JobStatus, ScrapingJob
+from stratlogic.models.audit_rules import AuditAction, canonical, hmac_pads, timestamp
+
+JOB_COLUMNS = tuple(column.name for column in ScrapingJob.__table__.columns)
+_ACTION = AuditAction.JOB_STATUS_CHANGED.value
+_MESSAGE = "convert_to(c.hash || %(head)s || o.id || %(middle)s || o.attempt || %(tail)s, 'UTF8')"
+
+
+@lru_cache(maxsize=64)
+def claim_sql(n: int, by_kind: bool) -> str:
+    """The statement (psycopg placeholders). Only fixed clauses, the model's column names and ``n`` (an
+    int, checked) are interpolated; every value is bound. ``n`` is written in, not bound: with a bound
+    LIMIT the server's generic plan sorts every queued job instead of reading the claim-order index."""
+    kind = "AND kind = ANY(%(kinds)s) " if by_kind else ""
+    columns = ", ".join(f"j.{name}" for name in JOB_COLUMNS)
+    return (
+        "WITH RECURSIVE picked AS (SELECT id FROM scraping_jobs WHERE status = 'queued' "  # noqa: S608
+        f"AND (next_retry_at IS NULL OR next_retry_at <= %(now)s) {kind}AND stratlogic_write_lock() "
+        f"ORDER BY priority DESC, created_at, id LIMIT {int(n)} FOR UPDATE SKIP LOCKED), "
+        "claimed AS (UPDATE scraping_jobs AS j SET status = 'running', claimed_by = %(worker)s, "
+        "heartbeat_at = %(now)s, started_at = %(now)s, lease_expires_at = %(lease_until)s, "
+        "attempt = j.attempt + 1, finished_at = NULL, next_retry_at = NULL, pages_done = 0, items_scraped = 0, "
+        "bytes_downloaded = 0, updated_at = %(now)s, version = j.version + 1 "
+        f"FROM picked WHERE j.id = picked.id RETURNING {columns}), "
+        "ordered AS (SELECT row_number() OVER (ORDER BY priority DESC, created_at, id) AS k, id, attempt "
+        "FROM claimed), "
+        # the chain: row 0 carries the tail; row k hashes row k-1's hash with its own canonical form
+        "chain (k, id, attempt, prev, hash) AS ("
+        "SELECT 0::bigint, NULL::bigint, NULL::integer, NULL::text, stratlogic_audit_tail() "
+        "UNION ALL SELECT o.k, o.id, o.attempt, c.hash, encode(CASE WHEN %(inner)s::bytea IS NULL "
+        f"THEN sha256({_MESSAGE}) ELSE sha256(%(outer)s::bytea || sha256(%(inner)s::bytea || {_MESSAGE})) END, "
+        "'hex') FROM chain c JOIN ordered o ON o.k = c.k + 1), "
+        "written AS (INSERT INTO audit_logs (occurred_at, actor_id, action, resource_type, resource_id, "
+        "ip_address, user_agent, details, prev_hash, hash) "
+        f"SELECT %(now)s, %(actor_id)s, '{_ACTION}', 'job', id::text, %(ip)s, %(user_agent)s, "
+        "jsonb_build_object('from', 'queued', 'to', 'running', 'attempt', attempt, 'worker', %(worker)s::text), "
+        "prev, hash FROM chain WHERE k > 0 ORDER BY k RETURNING 1) "
+        "SELECT * FROM claimed ORDER BY priority DESC, created_at, id"
+    )
+
+
+def statement(n: int, kinds: Sequence[str] | None) -> str:
+    """The claim statement for ``n`` jobs of an optional list of kinds."""
+    return claim_sql(n, bool(kinds))
+
+
+def params(worker_id: str, n: int, kinds: Sequence[str] | None, now: datetime, lease_until: datetime,
+           actor: Actor, key: bytes | None) -> dict[str, Any]:
+    """The statement's values; the audit rows' text pieces come from ``canonical`` (cached per worker)."""
+    before, after, middle, tail = _pieces(worker_id, actor)
+    inner, outer = hmac_pads(key) if key else (None, None)
+    return {"worker": worker_id, "now": now, "lease_until": lease_until,
+            "kinds": list(kinds) if kinds else None, "actor_id": actor.user_id,
+            "ip": actor.ip_address, "user_agent": actor.user_agent, "head": f"{before}{timestamp(now)}{after}",
+            "middle": middle, "tail": tail, "inner": inner, "outer": outer}
+
+
+#: Markers cut out of a rendered row; random per process, so no worker name can be built to contain them.
+_ID, _WHEN = f"job-{secrets.token_hex(12)}", f"when-{secrets.token_hex(12)}"
+_ATTEMPT = -(10**17 + secrets.randbelow(10**17))
+
+
+@lru_cache(maxsize=256)
+def _pieces(worker_id: str, actor: Actor) -> tuple[str, str, str, str]:
+    """``canonical`` of a claim's audit row cut around its timestamp, job id and attempt.
+
+    Raises:
+        RuntimeError: the pieces would not rebuild ``canonical`` exactly (nothing is claimed then; a
+            change to the canonical form that this cutting no longer fits shows up here and in the tests).
+    """
+    def body(when: str, job_id: str, attempt: int) -> str:
+        details = {"from": "queued", "to": "running", "attempt": attempt, "worker": worker_id}
+        return canonical(when, actor.user_id, _ACTION, "job", job_id, actor.ip_address, actor.user_agent,
+                         details).decode()
+
+    text = body(_WHEN, _ID, _ATTEMPT)
+    if any(text.count(marker) != 1 for marker in (f'"{_WHEN}"', f'"{_ID}"', str(_ATTEMPT))):
+        raise RuntimeError("the claim's audit template markers are not unique in the rendered row")
+    start, rest = text.split(f'"{_WHEN}"')
+    after, rest = rest.split(f'"{_ID}"')
+    middle, tail = rest.split(str(_ATTEMPT))
+    pieces = ("\n" + start + '"', '"' + after + '"', '"' + middle, tail)
+    sample = datetime(2001, 2, 3, 4, 5, 6, 789, tzinfo=UTC)
+    rebuilt = f"{pieces[0]}{timestamp(sample)}{pieces[1]}12345{pieces[2]}7{pieces[3]}"
+    if rebuilt != "\n" + body(timestamp(sample), "12345", 7):
+        raise RuntimeError("the claim's audit template does not rebuild audit_rules.canonical; refusing to claim")
+    return pieces
+
+
+def job_values(row: dict[str, Any]) -> dict[str, Any]:
+    """A claimed row as model values: the status as its enum, timestamps in UTC (as ``UTCDateTime`` gives)."""
+    values = {name: row[name] for name in JOB_COLUMNS}
+    values["status"] = JobStatus(values["status"])
+    for name, value in values.items():
+        if isinstance(value, datetime):
+            values[name] = value.astimezone(UTC)
+    return values
+
+
+__all__ = ["JOB_COLUMNS", "claim_sql", "job_values", "params", "statement"]

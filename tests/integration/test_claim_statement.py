@@ -1,0 +1,180 @@
+"""The worker's claim (``stratlogic.jobs.claim``) and the one-statement PostgreSQL claim behind it.
+
+On PostgreSQL the claim statement hashes its own audit rows with the server's ``sha256()`` around text
+pieces cut from ``audit_rules.canonical``; these tests hold those rows to the Python definition: the
+chain verifies, each row's hash is the Python ``digest`` of the Python ``canonical`` form, with and
+without an HMAC key, with an actor's address and agent, and with worker names that need JSON escaping.
+They also pin the snapshot rule: the tail is read after the write lock, even when the statement had to
+wait for it while another writer appended.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from stratlogic.audit import verify
+from stratlogic.db import Database
+from stratlogic.db.actor import Actor, acting_as
+from stratlogic.jobs import claim
+from stratlogic.models import AuditLog, JobStatus, ScrapingJob, utcnow
+from stratlogic.models.audit_rules import canonical, digest
+from stratlogic.repositories import UserRepository, _claim, _trail
+from stratlogic.repositories.jobs import JobRepository
+from tests.conftest import make_settings
+
+ODD_WORKERS = ['w "quoted" \\ back', "wörker-ü-日本", "tab\tand\nnewline", "x" * 200]
+KEY = "claim-test-key-with-enough-entropy-0123456789"
+
+
+def queue_jobs(db: Database, count: int, *, priorities: list[int] | None = None) -> tuple[int, list[int]]:
+    """An owner and ``count`` queued jobs; returns (owner id, job ids)."""
+    with db.unit_of_work() as uow:
+        owner = UserRepository(uow).create("owner", "owner@example.com").id
+        jobs = JobRepository(uow)
+        ids = [jobs.create(owner, f"job {i}", f"https://example.com/{i}",
+                           priority=(priorities or [0] * count)[i]).id for i in range(count)]
+    return owner, ids
+
+
+def claim_rows(db: Database) -> list[AuditLog]:
+    """The audit rows of claims (queued -> running), oldest first."""
+    with db.unit_of_work(readonly=True) as uow:
+        rows = uow.session.scalars(select(AuditLog).where(AuditLog.action == "job.status_changed")
+                                   .order_by(AuditLog.id)).all()
+    return [row for row in rows if row.details.get("to") == "running"]
+
+
+def assert_rows_are_python_hashes(db: Database, rows: list[AuditLog], key: bytes | None) -> None:
+    """Each row's hash is what ``audit_rules`` computes from its parsed values and its predecessor's hash."""
+    for row in rows:
+        body = canonical(row.occurred_at, row.actor_id, row.action, row.resource_type, row.resource_id,
+                         row.ip_address, row.user_agent, row.details)
+        assert row.hash == digest(row.prev_hash, body, key), f"row {row.id} was not hashed as documented"
+    report = verify(db)
+    assert report.ok, report.message
+
+
+@pytest.mark.parametrize("worker", ODD_WORKERS)
+def test_claim_audit_rows_are_the_documented_hashes_for_any_worker_name(db: Database, worker: str) -> None:
+    queue_jobs(db, 3)
+    claimed = claim(db, worker, n=2)
+    assert [job.claimed_by for job in claimed] == [worker, worker]
+    rows = claim_rows(db)
+    assert [row.details for row in rows] == [{"from": "queued", "to": "running", "attempt": 1, "worker": worker}] * 2
+    assert [row.resource_id for row in rows] == [str(job.id) for job in claimed]
+    assert_rows_are_python_hashes(db, rows, None)
+
+
+def test_claim_with_an_audit_key_and_an_actor_hashes_as_documented(migrated_url: str, tmp_path: Path) -> None:
+    db = Database.from_settings(make_settings(migrated_url, tmp_path, audit_key=KEY))
+    try:
+        owner, _ = queue_jobs(db, 4)
+        with acting_as(owner, ip_address="203.0.113.9", user_agent='agent "7" \\ ünï'):
+            first = claim(db, "w1", n=3)
+            with db.unit_of_work() as uow:
+                second = JobRepository(uow).claim("w2")
+        rows = claim_rows(db)
+        assert len(rows) == len(first) + len(second) == 4
+        assert {(row.actor_id, row.ip_address, row.user_agent) for row in rows} == {
+            (owner, "203.0.113.9", 'agent "7" \\ ünï')}
+        assert_rows_are_python_hashes(db, rows, KEY.encode())
+        with db.unit_of_work(readonly=True) as uow:  # the key matters: without it the rows do not verify
+            unkeyed = digest(rows[0].prev_hash, canonical(
+                rows[0].occurred_at, rows[0].actor_id, rows[0].action, rows[0].resource_type, rows[0].resource_id,
+                rows[0].ip_address, rows[0].user_agent, rows[0].details))
+            assert _trail.audit_key(uow) == KEY.encode()
+        assert unkeyed != rows[0].hash
+    finally:
+        db.dispose()
+
+
+def test_worker_claim_takes_priority_then_age_and_returns_detached_jobs(db: Database) -> None:
+    _, ids = queue_jobs(db, 4, priorities=[0, 5, 0, 5])
+    with db.unit_of_work(readonly=True) as uow:
+        version_before = uow.session.scalar(select(ScrapingJob.version).where(ScrapingJob.id == ids[1]))
+    claimed = claim(db, "w", n=3)
+    assert [job.id for job in claimed] == [ids[1], ids[3], ids[0]]
+    job = claimed[0]
+    assert (job.status, job.attempt, job.claimed_by, job.version) == (JobStatus.RUNNING, 1, "w", version_before + 1)
+    assert job.lease_expires_at is not None and job.started_at is not None
+    assert job.lease_expires_at - job.started_at == timedelta(seconds=300)  # the configured default
+    assert job.started_at.utcoffset() == timedelta(0)  # aware UTC, as the model gives everywhere
+    with db.unit_of_work() as uow:  # a detached job can be handed back to a session
+        merged = uow.session.merge(job)
+        JobRepository(uow).complete(merged.id, "w")
+    assert [j.id for j in claim(db, "w", n=5)] == [ids[2]]
+    assert claim(db, "w") == []
+    assert verify(db).ok
+
+
+def test_worker_claim_refuses_bad_arguments_and_claims_nothing(db: Database) -> None:
+    queue_jobs(db, 1)
+    for worker, n, message in (("w", 0, "n must be between 1 and 1000, got 0"),
+                               ("", 1, "worker_id '' must be 1-200 characters")):
+        with pytest.raises(ValueError, match=message):
+            claim(db, worker, n=n)
+    with db.unit_of_work(readonly=True) as uow:
+        assert uow.session.scalar(select(ScrapingJob.status)) is JobStatus.QUEUED
+
+
+def test_the_claim_template_rebuilds_canonical_for_every_actor_shape() -> None:
+    now = utcnow()
+    for actor in (Actor(), Actor(7, "::1", None), Actor(None, None, 'a"b\\c\u2028')):
+        for worker in ODD_WORKERS:
+            values = _claim.params(worker, 1, None, now, now, actor, None)
+            built = f"{values['head']}4242{values['middle']}3{values['tail']}".encode()
+            expected = b"\n" + canonical(now, actor.user_id, "job.status_changed", "job", "4242", actor.ip_address,
+                                         actor.user_agent, {"from": "queued", "to": "running", "attempt": 3,
+                                                            "worker": worker})
+            assert built == expected
+
+
+@pytest.mark.postgres
+def test_a_claim_that_waited_for_the_lock_chains_onto_rows_appended_meanwhile(
+        pg_database: Callable[..., str], pg_template: str, tmp_path: Path) -> None:
+    """The claim statement's snapshot is older than the rows appended while it waited; the tail must not be."""
+    settings = make_settings(pg_database(pg_template), tmp_path)
+    db, other = Database.from_settings(settings), Database.from_settings(settings)
+    try:
+        queue_jobs(db, 1)
+        JobRepository.recovery_due(other, utcnow())  # no lease recovery first: it would wait for the lock itself
+        outcome: dict[str, object] = {}
+
+        def worker() -> None:
+            try:
+                outcome["jobs"] = claim(other, "late")
+            except Exception as exc:  # handed to the test thread
+                outcome["error"] = exc
+
+        with db.unit_of_work() as uow:
+            _trail.lock(uow)  # hold the write lock, append, and only then let the claim in
+            racer = threading.Thread(target=worker)
+            racer.start()
+            deadline = time.monotonic() + 20
+            while not _waiting(db) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert _waiting(db), "the claim did not wait for the write lock"
+            with acting_as(None):
+                UserRepository(uow).create("meanwhile", "meanwhile@example.com")  # appends audit rows
+        racer.join(timeout=30)
+        assert "error" not in outcome, outcome
+        assert len(outcome["jobs"]) == 1  # type: ignore[arg-type]
+        report = verify(db)
+        assert report.ok, report.message  # a stale tail would fork the chain right here
+    finally:
+        db.dispose()
+        other.dispose()
+
+
+def _waiting(database: Database) -> bool:
+    with database.engine.connect() as conn:
+        return bool(conn.scalar(text(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE NOT l.granted AND l.locktype = 'advisory' AND a.datname = current_database()")))
