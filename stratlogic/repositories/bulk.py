@@ -17,8 +17,10 @@ batch while the server stores the last one. At most ``depth`` batches wait (memo
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ Rows = Sequence[tuple[Any, ...]]
 Model = type[Base]
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 JSONB_VERSION = b"\x01"
+log = logging.getLogger(__name__)
 _DONE = None
 
 #: Statements that drop and recreate the tables' foreign keys, unique constraints and secondary indexes,
@@ -252,7 +255,9 @@ def deferred_indexes(uow: UnitOfWork, models: Sequence[Model]) -> Iterator[None]
     yield
     uow.session.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
     for _drop, create, _order in reversed(statements):
+        started = time.perf_counter()
         uow.session.execute(text(create))
+        log.debug("rebuilt in %.1f s: %s", time.perf_counter() - started, create)
 
 
 __all__ = ["EPOCH", "JSONB_VERSION", "BulkWriter", "Model", "Rows", "deferred_indexes", "json_value", "table_of"]

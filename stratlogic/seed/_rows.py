@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from functools import lru_cache
+from hashlib import sha256
 from typing import Any
 
 import orjson
 
 from stratlogic.models.audit_rules import canonical, digest
-from stratlogic.repositories.bulk import EPOCH, json_value
+from stratlogic.repositories.bulk import EPOCH, JSONB_VERSION, json_value
 
 MILLISECOND = 1_000
 SECOND = 1_000_000
@@ -73,19 +74,26 @@ class Chain:
         self.next_id = first_id
         self.tail = tail_hash
         self.key = key
+        self._tail_bytes = tail_hash.encode("ascii")
 
     def row(self, when: int, at: str, actor: int | None, action: str, resource_type: str, resource_id: str | None,
             details: bytes) -> tuple[Any, ...]:
         """One row, chained: ``at`` is ``when`` as canonical text, ``details`` the document as canonical JSON
         (``json_text`` of what ``clean_details`` returns); ``action`` an ``AuditAction`` value.
+
+        Millions of rows pass here one after another, so without a key the hash is ``digest``'s
+        ``sha256(prev || "\n" || body)`` written out, on the previous hash kept as bytes.
         """
         # The details go in pre-serialised (a Fragment is written as is): the same bytes, made once.
         body = canonical(at, actor, action, resource_type, resource_id, None, None, orjson.Fragment(details))
-        current = digest(self.tail, body, self.key)
-        row = (self.next_id, when, actor, action, resource_type, resource_id, None, None, json_value(details),
+        if self.key is None:
+            current = sha256(self._tail_bytes + b"\n" + body).hexdigest()
+        else:
+            current = digest(self.tail, body, self.key)
+        row = (self.next_id, when, actor, action, resource_type, resource_id, None, None, JSONB_VERSION + details,
                self.tail, current)
         self.next_id += 1
-        self.tail = current
+        self.tail, self._tail_bytes = current, current.encode("ascii")
         return row
 
     def entry(self, when: int, actor: int | None, action: str, resource_type: str, resource_id: str | None,
