@@ -147,7 +147,8 @@ def seed_demo(database: Database, options: DemoOptions, *, interactive: bool = F
             _trail.lock(uow)
             if has_demo_data(uow):
                 return DemoResult(False, *window)
-            deferred = deferred_indexes(uow, BULK_MODELS) if options.jobs >= DEFER_INDEXES_FROM else nullcontext()
+            deferred = (deferred_indexes(uow, BULK_MODELS, keep_indexes=(AuditLog,))
+                        if options.jobs >= DEFER_INDEXES_FROM else nullcontext())
             with deferred, BulkWriter(uow) as writer:
                 chain = Chain(writer.reserve(AuditLog, 0), _trail.tail_hash(uow), _trail.audit_key(uow))
                 base = write_defaults(uow, writer, chain, start, interactive=interactive)
