@@ -1,7 +1,8 @@
 """Streams that hash what passes through them, so an artifact is read once: for upload and checksum together.
 
 sha256 runs on a second thread once a stream is large (``hashlib`` releases the GIL on big buffers), so
-hashing overlaps the network instead of adding to it.
+hashing overlaps the network instead of adding to it. A verifying reader fetches at least ``CHUNK`` bytes
+at a time, so a caller's small reads cost neither one HTTP read each nor inline hashing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from stratlogic.storage.base import CHUNK
 
 #: Buffers smaller than this are hashed inline; a thread would cost more than it saves.
 _INLINE = 256 * 1024
+#: A verifying reader asks its source for at least this much at once and serves smaller reads from it.
+_BLOCK = CHUNK
 
 
 class BackgroundSha256:
@@ -28,11 +31,14 @@ class BackgroundSha256:
         self._thread: threading.Thread | None = None
         self._digest: str | None = None
 
-    def update(self, data: bytes) -> None:
-        """Add ``data`` (bytes are immutable, so the caller may pass on the same object)."""
+    def update(self, data: bytes, *, last: bool = False) -> None:
+        """Add ``data`` (bytes are immutable, so the caller may pass on the same object).
+
+        ``last``: nothing follows, so a thread that is not running yet would have nothing to overlap with.
+        """
         if not data:
             return
-        if self._thread is None and len(data) < _INLINE:
+        if self._thread is None and (last or len(data) < _INLINE):
             self._hash.update(data)
             return
         if self._thread is None:
@@ -102,8 +108,10 @@ class HashingReader:
 class VerifyingReader(io.RawIOBase):
     """Reads a stored object and, when asked, checks size and sha256 at the end of it.
 
-    ``on_mismatch(expected, actual)`` builds the exception raised by the read that reaches the recorded size
-    or the end (or goes past the size), so a caller who reads it all never gets bad bytes without an error.
+    ``on_mismatch(expected, actual)`` builds the exception raised by the read that fetches the bytes reaching
+    the recorded size or the end (or going past the size), before any of those bytes is returned, so a caller
+    who reads it all never gets bad bytes without an error. Reads smaller than ``CHUNK`` are served from a
+    block fetched (and hashed) ahead; a read may then return fewer bytes than asked, never ``b""`` before the end.
     """
 
     def __init__(self, body: BinaryIO, size: int, sha256: str | None,
@@ -113,6 +121,7 @@ class VerifyingReader(io.RawIOBase):
         self._on_mismatch = on_mismatch
         self._hash = BackgroundSha256(depth=4) if sha256 else None
         self._size = 0
+        self._block, self._offset = b"", 0  # fetched and checked, served from _offset on
         self.verified = False
 
     def readable(self) -> bool:
@@ -121,9 +130,14 @@ class VerifyingReader(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             return self.readall()
-        data = self._body.read(size)
-        self._seen(data, at_end=size > 0 and not data)
-        return data
+        if size == 0:
+            return b""
+        if self._offset < len(self._block):
+            return self._serve(size)
+        if size >= _BLOCK:
+            return self._fetch(size)  # large reads go straight through: no copy
+        self._block, self._offset = self._fetch(_BLOCK), 0
+        return self._serve(size)
 
     def readall(self) -> bytes:
         return b"".join(self.iter_chunks())
@@ -138,16 +152,31 @@ class VerifyingReader(io.RawIOBase):
         while data := self.read(size):
             yield data
 
+    def _serve(self, size: int) -> bytes:
+        """Up to ``size`` bytes of the block fetched ahead (the whole block without a copy)."""
+        start = self._offset
+        self._offset = min(start + size, len(self._block))
+        data = self._block[start:self._offset]
+        if self._offset == len(self._block):
+            self._block, self._offset = b"", 0  # let it go now, not at the next fetch
+        return data
+
+    def _fetch(self, size: int) -> bytes:
+        data = self._body.read(size)
+        self._seen(data, at_end=size > 0 and not data)
+        return data
+
     def _seen(self, data: bytes, *, at_end: bool) -> None:
         if self._hash is None:
             return
         self._size += len(data)
         if self._size > self._expected_size:
             raise self._on_mismatch(f"{self._expected_size} bytes", f"more than {self._expected_size} bytes")
-        self._hash.update(data)
+        complete = self._size == self._expected_size
+        self._hash.update(data, last=complete)
         # Check as soon as the recorded size is reached (a reader that stops at the known length never
         # sees the empty read), and at an early end.
-        if (at_end or self._size == self._expected_size) and not self.verified:
+        if (at_end or complete) and not self.verified:
             actual = self._hash.hexdigest()
             if self._size != self._expected_size or actual != self._expected_sha:
                 raise self._on_mismatch(f"{self._expected_size} bytes, sha256 {self._expected_sha}",
@@ -156,6 +185,7 @@ class VerifyingReader(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
+            self._block = b""
             try:
                 self._body.close()
             finally:
