@@ -2,37 +2,64 @@
 
 Row by row in Python a row costs about 5 µs (parse, canonical JSON, sha256), so one process tops out
 near 140k rows/s. Here the database streams Arrow batches over ADBC (binary COPY, decoded in C++ on a
-reader thread), Arrow builds each row's canonical form column-wise, DuckDB hashes the batch, and Python
-only canonicalises ``details`` objects (sorted keys), with a cache because most of them repeat. The
-result is byte-for-byte the same canonical form as ``audit_rules.canonical``: any row whose strings
-need JSON escaping (a quote, a backslash, a control character) is built by ``canonical`` itself.
+reader thread), Arrow builds each row's hashed message (``prev_hash``, newline, canonical form)
+column-wise, and Python only canonicalises ``details`` objects (sorted keys; repeated ones from a cache)
+and runs OpenSSL's sha256 over each message in place. The result is byte-for-byte the same canonical form
+as ``audit_rules.canonical``: any row whose strings need JSON escaping (a quote, a backslash, a control
+character) is built by ``canonical`` itself.
+
+Where the CPU goes per row on the demo trail (``seed --demo``: 200-byte details, 45% of them unique):
+the server ~1.2 µs (jsonb to text, most of it), decoding ~0.9 µs on the reader thread, and ~2.2 µs on
+the checking thread: parsing and re-serialising details ~1 µs, sha256 ~0.45 µs, building the messages
+in Arrow ~0.5 µs. Two things cost more than all of that before they were fixed: the server sorting the
+range on disk (``_SESSION``), and Python's cyclic garbage collector, which the millions of short-lived
+parsed dicts kept triggering (``_without_cyclic_gc``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
+import itertools
 import queue
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import adbc_driver_postgresql.dbapi as adbc
-import duckdb
+import adbc_driver_manager
+import adbc_driver_postgresql
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from stratlogic.db import Database
-from stratlogic.models.audit_rules import FORMAT_VERSION, canonical
+from stratlogic.models.audit_rules import FORMAT_VERSION, canonical, digest, hmac_pads
 
 _QUERY = ("SELECT id, occurred_at, actor_id, action, resource_type, resource_id, ip_address, user_agent, "
           "details, prev_hash, hash FROM audit_logs WHERE id >= {low} AND id < {high} ORDER BY id")
+#: Stream in primary-key order instead of sorting: without statistics (autovacuum off, or right after a
+#: bulk load) the planner picks a bitmap scan and an on-disk sort of the whole range, which on the demo
+#: trail cost a third more server time and held back the first row until it was done. No JIT (its
+#: compile time is wasted on this plan), no parallel workers (the verifier already uses every core).
+_SESSION = ("SET enable_sort = off", "SET jit = off", "SET max_parallel_workers_per_gather = 0")
 _STRINGS = ("action", "resource_type", "resource_id", "ip_address", "user_agent")
 _NEEDS_ESCAPING = r'["\\\x00-\x1f]'
-_CACHE_LIMIT = 65_536
+_ESCAPED_BYTE = re.compile(_NEEDS_ESCAPING.encode())
+#: Details up to this long are cached (status changes repeat; long documents rarely do).
+_CACHE_TEXT = 256
+#: Cached documents kept across batches. A bigger cache saves few parses (43% of rows parsed at 65,536
+#: against 45% here on the demo trail) and its long-lived entries, scattered among each batch's short-lived
+#: objects, fragment the heap: +270 MB per process over 2M rows at 65,536.
+_CACHE_LIMIT = 4096
+#: ``digest`` (as hex) of each message in a buffer, given the n + 1 offsets of n messages.
+Hasher = Callable[[memoryview, list[int]], list[str]]
 #: Size of the Arrow batches the driver returns (tests shrink it to cross many batch boundaries).
-BATCH_BYTES = 16 * 2**20
+BATCH_BYTES = 4 * 2**20
+#: Batches read ahead of the one being checked.
+READ_AHEAD = 4
 
 
 @dataclass
@@ -55,14 +82,27 @@ def verify_batches(database: Database, low: int, high: int, checkpoint_id: int |
                    key: bytes | None) -> Progress:
     """Check content and links of every row in ``[low, high)``; stop at the first bad row."""
     state = Progress()
-    hasher = duckdb.connect()
-    try:
+    hasher = _hasher(key)
+    with _without_cyclic_gc():
         for batch in _batches(database, low, high):
             if not _check(batch, state, checkpoint_id, key, hasher):
                 break
-    finally:
-        hasher.close()
+            gc.collect(1)  # the young generations only: cheap, and keeps memory flat should a cycle appear
     return state
+
+
+@contextlib.contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Automatic collections off while batches are checked: parsing details allocates millions of dicts,
+    each allocation burst triggering a collection (full-heap ones included) that finds nothing, since
+    nothing here makes reference cycles; that tripled the cost of parsing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _libpq_url(database: Database) -> str:
@@ -70,16 +110,28 @@ def _libpq_url(database: Database) -> str:
 
 
 def _batches(database: Database, low: int, high: int) -> Iterator[pa.RecordBatch]:
-    """Record batches read ahead on a thread (decoding releases the GIL, so it overlaps the hashing)."""
-    ready: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(maxsize=3)
+    """Record batches read ahead on a thread (decoding releases the GIL, so it overlaps the checking).
+
+    The low-level ADBC API is used, not its DB-API module, which imports pandas (a fifth of a second).
+    """
+    ready: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(maxsize=READ_AHEAD)
     stop = threading.Event()
 
     def read() -> None:
         try:
-            with adbc.connect(_libpq_url(database)) as connection, connection.cursor() as cursor:
-                cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
-                cursor.execute(_QUERY.format(low=int(low), high=int(high)))
-                for batch in cursor.fetch_record_batch():
+            with contextlib.ExitStack() as closing:
+                db = closing.enter_context(adbc_driver_postgresql.connect(_libpq_url(database)))
+                connection = closing.enter_context(adbc_driver_manager.AdbcConnection(db))
+                for setting in _SESSION:
+                    with adbc_driver_manager.AdbcStatement(connection) as statement:
+                        statement.set_sql_query(setting)
+                        statement.execute_update()
+                statement = closing.enter_context(adbc_driver_manager.AdbcStatement(connection))
+                statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
+                statement.set_sql_query(_QUERY.format(low=int(low), high=int(high)))
+                stream, _ = statement.execute_query()
+                reader = closing.enter_context(pa.RecordBatchReader.from_stream(stream))
+                for batch in reader:
                     if stop.is_set():
                         return
                     ready.put(batch)
@@ -102,7 +154,7 @@ def _batches(database: Database, low: int, high: int) -> Iterator[pa.RecordBatch
 
 
 def _check(batch: pa.RecordBatch, state: Progress, checkpoint_id: int | None, key: bytes | None,
-           hasher: duckdb.DuckDBPyConnection) -> bool:
+           hasher: Hasher) -> bool:
     """Check one batch against the running state; False once a bad row is found."""
     if batch.num_rows == 0:
         return True
@@ -113,7 +165,7 @@ def _check(batch: pa.RecordBatch, state: Progress, checkpoint_id: int | None, ke
                                  hashes.slice(0, len(hashes) - 1).cast(pa.string())])
     links_ok = pc.equal(prevs.cast(pa.string()), previous)
     bad_link = _first_false(links_ok)
-    bad_content = _first_wrong_digest(prevs, _bodies(batch, state.details_cache), hashes, key, hasher)
+    bad_content = _first_wrong_digest(_digests(batch, state.details_cache, key, hasher), hashes.to_pylist())
     bad = min((i for i in (bad_link, bad_content) if i is not None), default=None)
     good = batch.num_rows if bad is None else bad
     if checkpoint_id is not None and state.checkpoint_hash is None:
@@ -140,97 +192,173 @@ def _note_checkpoint(state: Progress, ids: pa.Array, hashes: pa.Array, checkpoin
         state.rows_to_checkpoint = state.rows + position + 1
 
 
-def _bodies(batch: pa.RecordBatch, cache: dict[str, bytes]) -> pa.Array:
-    """Each row's canonical form (``audit_rules.canonical``), built column-wise."""
-    when = _timestamps(batch.column("occurred_at"))
-    actor = pc.fill_null(batch.column("actor_id").cast(pa.string()), "null")
-    strings = [_json_string(batch.column(name)) for name in _STRINGS]
-    details = pa.array(_details(batch.column("details"), cache), pa.binary()).cast(pa.string())
-    parts = [f'["{FORMAT_VERSION}","', when, '",', actor]
-    for text in strings:
-        parts += [",", text]
-    parts += [",", details, "]"]
-    bodies = pc.binary_join_element_wise(*parts, "")
-    escaped = _needs_escaping(batch)
-    if not pc.any(escaped).as_py():
-        return bodies
-    return _with_escaped_rows(batch, bodies, when, escaped)
+def _digests(batch: pa.RecordBatch, cache: dict[str, bytes], key: bytes | None,
+             hasher: Hasher) -> list[str | None]:
+    """Each row's ``digest(prev_hash, canonical(row), key)``: messages built column-wise and hashed straight
+    from the Arrow buffer (a memoryview slice per row, no copy); rows whose strings need escaping are
+    built and hashed by ``audit_rules`` itself. None for a row whose details cannot be parsed."""
+    messages = _messages(batch, cache)
+    digests: list[str | None] = list(hasher(memoryview(messages.buffers()[2] or b""), _offsets(messages)))
+    if messages.null_count:
+        for i in pc.indices_nonzero(pc.is_null(messages)).to_pylist():
+            digests[i] = None
+    escaped = _escaped_rows(batch)
+    if escaped:
+        when = _timestamps(batch.column("occurred_at"))
+        for i in escaped:
+            try:
+                body = _canonical_row(batch, i, when[i].as_py().decode() + "Z")
+            except orjson.JSONDecodeError:
+                digests[i] = None
+            else:
+                digests[i] = digest(batch.column("prev_hash")[i].as_py(), body, key)
+    return digests
+
+
+def _messages(batch: pa.RecordBatch, cache: dict[str, bytes]) -> pa.BinaryArray:
+    """``prev_hash || "\\n" || canonical(row)`` for every row, in one Arrow join; wrong for rows whose strings
+    need escaping (``_escaped_rows``), which are rebuilt by ``canonical``."""
+    parts: list[pa.Array | bytes] = [batch.column("prev_hash").cast(pa.binary()), f'\n["{FORMAT_VERSION}","'.encode(),
+                                     _timestamps(batch.column("occurred_at")), b'Z",']
+    actor = batch.column("actor_id")
+    parts += [b"null" if actor.null_count == len(actor) else
+              pc.fill_null(actor.cast(pa.string()), "null").cast(pa.binary())]
+    for name in _STRINGS:
+        parts += [b",", *_json_string(batch.column(name))]
+    parts += [b",", _details(batch.column("details"), cache), b"]"]
+    return pc.binary_join_element_wise(*parts, b"")
 
 
 def _timestamps(column: pa.Array) -> pa.Array:
-    """``audit_rules.timestamp`` column-wise: UTC, microseconds, ``T`` and ``Z`` (20x quicker than strftime)."""
+    """``audit_rules.timestamp`` column-wise but for the final ``Z``: UTC, microseconds, ``T`` (a cast to
+    text and one replacement: 15x quicker than Arrow's strftime, 20x than Python's)."""
     text = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us")).cast(pa.string())
-    return pc.binary_join_element_wise(pc.replace_substring(text, " ", "T", max_replacements=1), "Z", "")
+    return pc.replace_substring(text, " ", "T", max_replacements=1).cast(pa.binary())
 
 
-def _json_string(column: pa.Array) -> pa.Array:
-    """``"value"`` or ``null``; rows needing escapes are rebuilt separately."""
-    return pc.fill_null(pc.binary_join_element_wise('"', column.cast(pa.string()), '"', ""), "null")
+def _json_string(column: pa.Array) -> list[pa.Array | bytes]:
+    """Join parts making ``"value"`` or ``null`` of each row (escapes aside: those rows are rebuilt). Columns
+    without nulls (most), or all null (addresses, agents), need no join of their own."""
+    if column.null_count == len(column):
+        return [b"null"]
+    if column.null_count == 0:
+        return [b'"', column.cast(pa.binary()), b'"']
+    return [pc.fill_null(pc.binary_join_element_wise('"', column.cast(pa.string()), '"', ""), "null").cast(
+        pa.binary())]
 
 
-def _needs_escaping(batch: pa.RecordBatch) -> pa.Array:
-    masks = [pc.fill_null(pc.match_substring_regex(batch.column(name).cast(pa.string()), _NEEDS_ESCAPING), False)
-             for name in _STRINGS]
-    combined = masks[0]
-    for mask in masks[1:]:
-        combined = pc.or_(combined, mask)
-    return combined
+def _escaped_rows(batch: pa.RecordBatch) -> list[int]:
+    """Rows where one of the plain strings holds a character JSON escapes (none, usually): each column's
+    text is searched whole first, and row by row only when something is found."""
+    if not any(_any_needs_escaping(batch.column(name)) for name in _STRINGS):
+        return []
+    joined = pc.binary_join_element_wise(*(batch.column(name).cast(pa.string()) for name in _STRINGS), "",
+                                         null_handling="replace")
+    return list(pc.indices_nonzero(pc.match_substring_regex(joined, _NEEDS_ESCAPING)).to_pylist())
 
 
-def _with_escaped_rows(batch: pa.RecordBatch, bodies: pa.Array, when: pa.Array, escaped: pa.Array) -> pa.Array:
-    """Rebuild the rows whose strings need escaping with ``canonical`` itself."""
-    rows = bodies.to_pylist()
-    for i in pc.indices_nonzero(escaped).to_pylist():
-        value = {name: batch.column(name)[i].as_py() for name in ("actor_id", *_STRINGS)}
-        details = orjson.loads(_details_text(batch.column("details")[i].as_py()))
-        rows[i] = canonical(when[i].as_py(), value["actor_id"], value["action"], value["resource_type"],
-                            value["resource_id"], value["ip_address"], value["user_agent"], details).decode()
-    return pa.array(rows, pa.string())
+def _any_needs_escaping(column: pa.Array) -> bool:
+    """Whether any value holds a character JSON escapes, searching the column's UTF-8 bytes in one pass
+    (none of those characters can appear inside a multi-byte sequence)."""
+    if column.null_count == len(column):
+        return False
+    start, end = _span(column)
+    return _ESCAPED_BYTE.search(memoryview(column.buffers()[2] or b"")[start:end]) is not None
+
+
+def _offsets(column: pa.Array) -> list[int]:
+    """The n + 1 offsets of a string or binary column's n values into its data buffer."""
+    return list(_offset_array(column).tolist())
+
+
+def _span(column: pa.Array) -> tuple[int, int]:
+    """Where a string or binary column's values lie in its data buffer."""
+    ends = _offset_array(column)
+    return int(ends[0]), int(ends[-1])
+
+
+def _offset_array(column: pa.Array) -> np.ndarray:
+    wide = pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type)
+    offsets = np.frombuffer(column.buffers()[1], np.int64 if wide else np.int32)
+    return offsets[column.offset:column.offset + len(column) + 1]
+
+
+def _canonical_row(batch: pa.RecordBatch, i: int, when: str) -> bytes:
+    """Row ``i`` built by ``canonical`` itself (its strings need escaping); ``when`` already formatted."""
+    value = {name: batch.column(name)[i].as_py() for name in ("actor_id", *_STRINGS)}
+    details = orjson.loads(_details_text(batch.column("details")[i].as_py()))
+    return canonical(when, value["actor_id"], value["action"], value["resource_type"],
+                     value["resource_id"], value["ip_address"], value["user_agent"], details)
 
 
 def _details_text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _details(column: pa.Array, cache: dict[str, bytes]) -> list[bytes]:
-    """Canonical ``details`` (sorted keys, compact); repeated objects are canonicalised once."""
+def _details(column: pa.Array, cache: dict[str, bytes]) -> pa.BinaryArray:
+    """Canonical ``details`` (sorted keys, compact), parsed from the stored text. Short documents repeat
+    (status changes and the like) and are canonicalised once while cached; long ones rarely do and are not
+    looked up. A row whose text orjson cannot take (a number beyond a double, which no recorded row holds)
+    gets null: its digest cannot match, so it is named as edited instead of the verification stopping."""
     storage = column.storage if isinstance(column, pa.ExtensionArray) else column  # jsonb: arrow.json
-    out = []
     dumps, loads, sort_keys = orjson.dumps, orjson.loads, orjson.OPT_SORT_KEYS
-    for text in storage.to_pylist():
-        found = cache.get(text)
-        if found is None:
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()
-            found = cache[text] = dumps(loads(text), option=sort_keys)
-        out.append(found)
-    return out
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    get = cache.get
 
+    def fresh(text: str) -> bytes:
+        found = cache[text] = dumps(loads(text), option=sort_keys)
+        return found
 
-def _first_wrong_digest(prevs: pa.Array, bodies: pa.Array, hashes: pa.Array, key: bytes | None,
-                       hasher: duckdb.DuckDBPyConnection) -> int | None:
-    """The first row whose ``digest(prev, body, key)`` is not its stored hash; DuckDB hashes the batch
-    on every core (HMAC built from two sha256 passes, RFC 2104)."""
-    messages = pc.binary_join_element_wise(prevs.cast(pa.string()), bodies, "\n")
-    hasher.register("messages", pa.table({"i": pa.array(range(len(messages)), pa.int64()), "m": messages,
-                                          "h": hashes.cast(pa.string())}))
+    texts = storage.to_pylist()
     try:
-        if key is None:
-            found = hasher.execute("SELECT min(i) FROM messages WHERE sha256(m) <> h").fetchall()[0]
-        else:
-            inner, outer = _hmac_pads(key)
-            found = hasher.execute("SELECT min(i) FROM messages WHERE sha256($outer::BLOB || unhex(sha256("
-                                   "$inner::BLOB || encode(m)))) <> h", {"inner": inner, "outer": outer}).fetchall()[0]
-    finally:
-        hasher.unregister("messages")
-    return None if found is None or found[0] is None else int(found[0])
+        out: list[bytes | None] = [
+            dumps(loads(text), option=sort_keys) if len(text) > _CACHE_TEXT else get(text) or fresh(text)
+            for text in texts]
+    except orjson.JSONDecodeError:
+        out = [_canonical_details(text) for text in texts]
+    return pa.array(out, pa.binary())
 
 
-def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
-    """RFC 2104: the key (hashed when longer than a block) padded and xored with ipad and opad."""
-    block = hashlib.sha256().block_size
-    padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
-    return bytes(b ^ 0x36 for b in padded), bytes(b ^ 0x5C for b in padded)
+def _canonical_details(text: str) -> bytes | None:
+    """One document canonicalised, or None when orjson cannot parse it."""
+    try:
+        return orjson.dumps(orjson.loads(text), option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _hasher(key: bytes | None) -> Hasher:
+    """``digest`` of every message in a buffer, with OpenSSL's sha256 (SHA-NI where the CPU has it; about
+    two thirds of DuckDB's cost). With a key, HMAC-SHA256 (RFC 2104) from the two padded key states,
+    copied per message: half of what ``hmac.new`` or ``hmac.digest`` cost per call."""
+    sha256 = hashlib.sha256
+    if not key:  # as ``digest``: an empty key is no key
+
+        def plain(data: memoryview, ends: list[int]) -> list[str]:
+            return [sha256(data[start:end]).hexdigest() for start, end in itertools.pairwise(ends)]
+
+        return plain
+    inner_key, outer_key = hmac_pads(key)
+    inner, outer = sha256(inner_key), sha256(outer_key)
+
+    def keyed(data: memoryview, ends: list[int]) -> list[str]:
+        found = []
+        for start, end in itertools.pairwise(ends):
+            first, second = inner.copy(), outer.copy()
+            first.update(data[start:end])
+            second.update(first.digest())
+            found.append(second.hexdigest())
+        return found
+
+    return keyed
+
+
+def _first_wrong_digest(computed: list[str | None], hashes: list[str]) -> int | None:
+    """The first row whose digest is not its stored hash."""
+    if computed == hashes:
+        return None
+    return next(i for i, (mine, stored) in enumerate(zip(computed, hashes, strict=True)) if mine != stored)
 
 
 __all__ = ["BATCH_BYTES", "Progress", "verify_batches"]

@@ -6,13 +6,14 @@ links to the genesis value, or to the anchor recorded when an older prefix was p
 that fails is named, with which of the two broke.
 
 Content checks are independent per row, and links only need each segment's first and last hash, so on
-PostgreSQL the id range is split into segments verified by separate processes (one per core), each
-streaming Arrow batches (``_columnar``); the parent checks the links between segments. SQLite is
-verified row by row in one pass.
+PostgreSQL the id range is split into segments (four per core) verified by one process per core, each
+taking the next segment when done and streaming Arrow batches (``_columnar``); the parent checks the
+links between segments. SQLite is verified row by row in one pass.
 """
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 import time
@@ -20,11 +21,11 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_all_start_methods, get_context
+from types import ModuleType
 from typing import Any, Literal
 
 from sqlalchemy import func, select
 
-from stratlogic.audit._columnar import verify_batches
 from stratlogic.audit.checkpoint import Checkpoint
 from stratlogic.config import Settings
 from stratlogic.db import Database
@@ -33,14 +34,13 @@ from stratlogic.models.audit_rules import GENESIS, AuditAction, canonical, diges
 
 Row = tuple[int, str, int | None, str, str, str | None, str | None, str | None, Any, str, str]
 Problem = Literal["content", "link", "checkpoint"]
-_PG_COPY = """
-COPY (SELECT id, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), actor_id, action,
-             resource_type, resource_id, ip_address, user_agent, details::text, prev_hash, hash
-      FROM audit_logs WHERE id >= {low} AND id < {high} ORDER BY id) TO STDOUT
-"""
-_PG_TYPES = ["int8", "text", "int8", "text", "text", "text", "text", "text", "text", "text", "text"]
 #: Below this many rows one process is quicker than starting more.
 PARALLEL_FROM = 200_000
+#: Id ranges per process: one that finishes its range early takes the next, so a core slowed by other
+#: work, or a denser stretch of the trail, does not leave the other core idle at the end.
+SEGMENTS_PER_WORKER = 4
+#: The smallest id range worth its own connection and query.
+MIN_SEGMENT = 100_000
 _START_METHOD = "fork" if "fork" in get_all_start_methods() else "spawn"  # spawn on macOS/Windows
 
 
@@ -118,7 +118,7 @@ def verify_segment(database: Database, low: int, high: int, checkpoint_id: int |
             first = (row_id, prev)
         elif prev != expected:
             return Segment(count, *first, prev_id, expected, row_id, "link", _broken_link(row_id, prev_id))
-        if digest(prev, canonical(when, actor, action, rtype, rid, ip, agent, details), key) != current:
+        if not _content_ok(prev, current, key, when, actor, action, rtype, rid, ip, agent, details):
             return Segment(count, *first, prev_id, expected, row_id, "content", _broken_content(row_id, bool(key)))
         count, prev_id, expected = count + 1, row_id, current
         if row_id == checkpoint_id:
@@ -128,11 +128,26 @@ def verify_segment(database: Database, low: int, high: int, checkpoint_id: int |
                    rows_to_checkpoint=rows_to_checkpoint)
 
 
+def _content_ok(prev: str, current: str, key: bytes | None, *row: Any) -> bool:
+    """The row hashes to its stored hash. Details no recorded row can hold (an integer beyond 64 bits,
+    which orjson refuses to write) make it a mismatch rather than an error."""
+    try:
+        return digest(prev, canonical(*row), key) == current
+    except TypeError:  # orjson.JSONEncodeError
+        return False
+
+
+def _columnar() -> ModuleType:
+    """``_columnar``, imported on first use: pyarrow and ADBC take a fifth of a second to import, which
+    neither SQLite nor the rest of the package (nor any other CLI command) should pay."""
+    return importlib.import_module("stratlogic.audit._columnar")
+
+
 def _pg_segment(database: Database, low: int, high: int, checkpoint_id: int | None) -> Segment:
-    """The PostgreSQL path: Arrow batches over ADBC, canonical forms built column-wise, hashed by DuckDB
-    (``_columnar``): about half the CPU per row of the row-by-row loop."""
+    """The PostgreSQL path: Arrow batches over ADBC, canonical forms built column-wise, hashed with
+    OpenSSL (``_columnar``): well under half the CPU per row of the row-by-row loop."""
     key = _key(database)
-    found = verify_batches(database, low, high, checkpoint_id, key)
+    found = _columnar().verify_batches(database, low, high, checkpoint_id, key)
     message = ""
     if found.bad_id is not None:
         message = (_broken_link(found.bad_id, found.last_id) if found.problem == "link"
@@ -150,36 +165,52 @@ def _segment_in_child(settings: Settings, low: int, high: int, checkpoint_id: in
         database.dispose()
 
 
-def _bounds(database: Database, parts: int) -> list[tuple[int, int]]:
-    with database.unit_of_work(readonly=True) as uow:
-        low, high, rows = uow.session.execute(select(func.min(AuditLog.id), func.max(AuditLog.id),
-                                                     func.count())).one()
-    if not rows or parts <= 1 or rows < PARALLEL_FROM:
+def _bounds(database: Database, workers: int) -> list[tuple[int, int]]:
+    """Id ranges of about equal size for ``workers`` processes. The row count is estimated from the id
+    span (gaps are rare: rolled-back transactions; pruning removes a prefix): ``count(*)`` would read the
+    whole table once more."""
+    if workers <= 1:
         return [(0, 2**63 - 1)]
+    with database.unit_of_work(readonly=True) as uow:
+        low, high = uow.session.execute(select(func.min(AuditLog.id), func.max(AuditLog.id))).one()
+    if low is None or high - low + 1 < PARALLEL_FROM:
+        return [(0, 2**63 - 1)]
+    parts = max(workers, min(workers * SEGMENTS_PER_WORKER, (high - low + 1) // MIN_SEGMENT))
     step = (high - low) // parts + 1
     cuts = [low + i * step for i in range(parts)] + [high + 1]
     return list(itertools.pairwise(cuts))
 
 
 def _segments(database: Database, checkpoint_id: int | None, workers: int | None) -> list[Segment]:
-    parts = workers if workers is not None else (os.cpu_count() or 1)
-    bounds = _bounds(database, parts if database.dialect == "postgresql" else 1)
+    processes = workers if workers is not None else (os.cpu_count() or 1)
+    bounds = _bounds(database, processes if database.dialect == "postgresql" else 1)
     if len(bounds) == 1:
         return [verify_segment(database, *bounds[0], checkpoint_id)]
     # fork: starts in milliseconds and needs no ``if __name__ == "__main__"`` guard in a user's script.
-    # The pool is emptied first, so no child inherits a socket the parent still uses.
+    # The pool is emptied first, so no child inherits a socket the parent still uses; the columnar
+    # modules are imported first, so each child inherits them instead of importing them again.
+    _columnar()
     database.engine.dispose()
-    with ProcessPoolExecutor(len(bounds), mp_context=get_context(_START_METHOD)) as pool:
+    with ProcessPoolExecutor(min(processes, len(bounds)), mp_context=get_context(_START_METHOD)) as pool:
         futures = [pool.submit(_segment_in_child, database.settings, low, high, checkpoint_id)
                    for low, high in bounds]
         return [future.result() for future in futures]
 
 
+def _prunes(database: Database) -> list[tuple[int, Any]]:
+    """Every prune row's id and details, oldest first (a handful). Filtered on the action alone, so the
+    (action, occurred_at) index answers it: ordering or filtering by id as well lets the planner walk the
+    primary key instead, through the whole trail when there has never been a prune."""
+    with database.unit_of_work(readonly=True) as uow:
+        found = uow.session.execute(select(AuditLog.id, AuditLog.details)
+                                    .where(AuditLog.action == AuditAction.AUDIT_PRUNED))
+        return sorted(((row_id, details) for row_id, details in found), key=lambda row: int(row[0]))
+
+
 def anchor(database: Database) -> str | None:
     """The hash the first remaining row links to, recorded by the newest prune (None: never pruned)."""
-    with database.unit_of_work(readonly=True) as uow:
-        details = uow.session.scalar(select(AuditLog.details).where(AuditLog.action == AuditAction.AUDIT_PRUNED)
-                                     .order_by(AuditLog.id.desc()).limit(1))
+    prunes = _prunes(database)
+    details = prunes[-1][1] if prunes else None
     return str(details["anchor_hash"]) if details and "anchor_hash" in details else None
 
 
@@ -233,10 +264,7 @@ def _bad(row_id: int, problem: Problem, message: str, count: int, started: float
 
 def _pruned_after(database: Database, checkpoint: Checkpoint) -> int:
     """Rows at or before the checkpoint that a prune taken after it removed (they are legitimately gone)."""
-    with database.unit_of_work(readonly=True) as uow:
-        found = uow.session.scalars(select(AuditLog.details).where(
-            AuditLog.action == AuditAction.AUDIT_PRUNED, AuditLog.id > checkpoint.last_id))
-        return sum(int(details.get("rows", 0)) for details in found)
+    return sum(int(details.get("rows", 0)) for row_id, details in _prunes(database) if row_id > checkpoint.last_id)
 
 
 def _checkpoint_problem(database: Database, checkpoint: Checkpoint, segments: list[Segment]) -> str | None:
