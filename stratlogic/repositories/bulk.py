@@ -158,13 +158,16 @@ class BulkWriter:
         self._raise_failure()
 
     def finish(self) -> None:
-        """After ``close``: move identity sequences past the ids written (PostgreSQL; SQLite needs nothing)."""
+        """After ``close``: move identity sequences past the ids written, and refresh the planner's
+        statistics of the tables written (PostgreSQL; SQLite needs nothing). Without statistics the first
+        queries after a big load plan blind (autovacuum may be off, or minutes away)."""
         if self.uow.dialect != "postgresql":
             return
         for table in sorted(self._written, key=lambda t: t.name):
             if "id" in table.c and table.c.id.primary_key:
                 sequence = func.pg_get_serial_sequence(table.name, "id")
                 self.uow.session.execute(select(func.setval(sequence, select(func.max(table.c.id)).scalar_subquery())))
+            self.uow.session.execute(text(f'ANALYZE "{table.name}"'))  # a model's table name, not input
 
     def _raise_failure(self) -> None:
         if self._error is not None:
