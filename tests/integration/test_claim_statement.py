@@ -178,3 +178,15 @@ def _waiting(database: Database) -> bool:
         return bool(conn.scalar(text(
             "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE NOT l.granted AND l.locktype = 'advisory' AND a.datname = current_database()")))
+
+
+def test_a_connection_used_by_a_worker_claim_still_rolls_back_a_failed_unit(db: Database) -> None:
+    """The worker claim runs in autocommit; the pooled connection must come back transactional."""
+    queue_jobs(db, 2)
+    assert len(claim(db, "w")) == 1
+    with pytest.raises(RuntimeError), db.unit_of_work() as uow:
+        UserRepository(uow).create("ghost", "ghost@example.com")
+        raise RuntimeError("abandon the unit")
+    with db.unit_of_work(readonly=True) as uow:
+        assert not UserRepository(uow).exists({"username": "ghost"})
+    assert len(claim(db, "w")) == 1
