@@ -110,8 +110,8 @@ def digest(prev_hash: str, canonical_row: bytes, key: bytes | None = None) -> st
 
 def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
     """RFC 2104's inner and outer keys (the key, hashed when longer than a block, padded and xored with
-    ipad and opad), so engines with only sha256 (PostgreSQL, DuckDB) can compute ``digest`` with a key:
-    ``sha256(outer || sha256(inner || message))``."""
+    ipad and opad), so code with only sha256 (the claim statement in PostgreSQL, the columnar verifier) can
+    compute ``digest`` with a key: ``sha256(outer || sha256(inner || message))``."""
     block = hashlib.sha256().block_size
     padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
     return bytes(b ^ 0x36 for b in padded), bytes(b ^ 0x5C for b in padded)
