@@ -86,13 +86,16 @@ def cleanup(database: Database, older_than: datetime, *, statuses: Sequence[JobS
 
 def claim(database: Database, worker_id: str, n: int = 1, *, kinds: Sequence[str] | None = None,
           lease_seconds: int | None = None, clock: Clock = utcnow) -> list[ScrapingJob]:
-    """Take up to ``n`` queued jobs for ``worker_id`` in a transaction of their own (see the module notes).
+    """Take up to ``n`` queued jobs for ``worker_id`` in a transaction of their own (see the module notes);
+    inside an open unit of work of ``database``, in that unit instead (the jobs are then its objects).
 
     Same rules as ``JobRepository.claim``: priority then age, expired leases recovered first (at most
     every few seconds per process), one audit row per job, no job ever claimed twice.
     """
     check_claim(worker_id, n)
-    if database.dialect != "postgresql":
+    # Inside a caller's unit the claim joins it (a savepoint, as on SQLite): on a connection of its own it
+    # would wait for the write lock that unit may hold, and would not roll back with it.
+    if database.dialect != "postgresql" or database.in_unit_of_work():
         with database.unit_of_work() as uow:
             return JobRepository(uow, clock=clock).claim(worker_id, n, kinds=kinds, lease_seconds=lease_seconds)
     now = clock()
@@ -115,10 +118,12 @@ def _run_claim(database: Database, statement: str, values: dict[str, object]) ->
     In autocommit mode the server commits the statement as it ends (or rolls it back on any error): the
     write lock the statement takes is released at that commit, without waiting for this process to be
     scheduled again to send a COMMIT. With many workers on few cores that wait was most of the time
-    the lock was held.
+    the lock was held. The connection goes back to the pool only once it is transactional again; a lost
+    one, or one whose mode could not be restored, is discarded (the pool would hand it out in autocommit).
     """
     with translated(database.engine):
         pooled = database.engine.raw_connection()  # pre-pinged: a dead connection is replaced here
+    restored = False
     try:
         connection: psycopg.Connection[object] = pooled.driver_connection  # type: ignore[assignment]
         with translated_driver(database.engine, connection):
@@ -129,8 +134,12 @@ def _run_claim(database: Database, statement: str, values: dict[str, object]) ->
             finally:
                 if not connection.closed:
                     connection.autocommit = False
+                    restored = True
     finally:
-        pooled.close()  # back to the pool
+        if restored:
+            pooled.close()  # back to the pool
+        else:
+            pooled.invalidate()
 
 
 __all__ = ["FINISHED", "Archive", "CleanupReport", "claim", "cleanup"]

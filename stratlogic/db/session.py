@@ -69,6 +69,11 @@ class Database:
         """``sqlite`` or ``postgresql``."""
         return self.engine.dialect.name
 
+    def in_unit_of_work(self) -> bool:
+        """Whether a unit of work of this database is open in this context (a new one would nest in it)."""
+        outer = _current.get()
+        return outer is not None and outer.database is self
+
     @contextmanager
     def unit_of_work(self, *, readonly: bool = False) -> Iterator[UnitOfWork]:
         """Open a transaction (or a savepoint inside the current one) that commits on success.

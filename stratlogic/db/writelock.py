@@ -19,20 +19,28 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, session
 
 #: pg_advisory_xact_lock key ("STRATAUD" as a 64-bit integer), held until the transaction ends.
 WRITE_LOCK = 0x5354524154415544
+#: session.info keys: the (sub)transaction the lock belongs to, and the savepoint that last passed it to its
+#: parent. A lock taken after a savepoint is released when the server rolls back to that savepoint, so the
+#: note must follow it: a write after that rollback takes the lock again instead of trusting a stale note.
 _HELD = "stratlogic_write_lock_held"
+_PASSED_UP = "stratlogic_write_lock_passed_up"
 
 
 def take(session: Session) -> None:
     """Take the write lock for the rest of this transaction (once; a no-op off PostgreSQL)."""
-    if session.info.get(_HELD):
+    if session.info.get(_HELD) is not None:
         return
     take_on(session.connection())
-    session.info[_HELD] = True
+    _note(session)
 
 
 def held(session: Session) -> None:
     """Note that a statement of this transaction took the lock itself (the claim statement does)."""
-    session.info[_HELD] = True
+    _note(session)
+
+
+def _note(session: Session) -> None:
+    session.info[_HELD] = session.get_nested_transaction() or session.get_transaction()
 
 
 def take_on(connection: Connection) -> None:
@@ -46,6 +54,7 @@ def install(factory: sessionmaker[Session]) -> None:
     event.listen(factory, "before_flush", _before_flush)
     event.listen(factory, "do_orm_execute", _before_execute)
     event.listen(factory, "after_transaction_end", _after_transaction_end)
+    event.listen(factory, "after_soft_rollback", _after_soft_rollback)
 
 
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
@@ -61,6 +70,15 @@ def _before_execute(state: ORMExecuteState) -> None:
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the real transaction ended (not a savepoint): the lock is released
         session.info.pop(_HELD, None)
+        session.info.pop(_PASSED_UP, None)
+    elif session.info.get(_HELD) is transaction:  # a savepoint released: the lock is now its parent's...
+        session.info[_HELD], session.info[_PASSED_UP] = transaction.parent, transaction
+
+
+def _after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
+    if session.info.get(_PASSED_UP) is previous:  # ...unless it was rolled back, which released the lock
+        session.info.pop(_HELD, None)
+        session.info.pop(_PASSED_UP, None)
 
 
 __all__ = ["WRITE_LOCK", "held", "install", "take", "take_on"]

@@ -9,7 +9,8 @@ and actor, as text around the two values only the server knows (the job's id and
 at that moment proves the pieces rebuild ``canonical`` byte for byte.
 
 The statement takes the write lock itself (``stratlogic_write_lock()`` in the pick's WHERE clause,
-evaluated below the row-locking step, so before any job row is locked) and reads the audit tail through
+evaluated below the row-locking step, so before any job row is locked; a poll that finds nothing to
+claim takes no lock and waits for no writer) and reads the audit tail through
 ``stratlogic_audit_tail()``, whose query gets a snapshot taken after the lock: the statement's own
 snapshot predates its wait for the lock and could miss rows appended meanwhile (migration 0006). So a
 claim is one round trip plus the commit, like the bare ``SKIP LOCKED`` loop, and the lock is held for
@@ -54,6 +55,7 @@ def claim_sql(n: int, by_kind: bool) -> str:
         # the chain: row 0 carries the tail; row k hashes row k-1's hash with its own canonical form
         "chain (k, id, attempt, prev, hash) AS ("
         "SELECT 0::bigint, NULL::bigint, NULL::integer, NULL::text, stratlogic_audit_tail() "
+        "WHERE EXISTS (SELECT FROM ordered) "  # an idle poll claims nothing and takes no lock
         "UNION ALL SELECT o.k, o.id, o.attempt, c.hash, encode(CASE WHEN %(inner)s::bytea IS NULL "
         f"THEN sha256({_MESSAGE}) ELSE sha256(%(outer)s::bytea || sha256(%(inner)s::bytea || {_MESSAGE})) END, "
         "'hex') FROM chain c JOIN ordered o ON o.k = c.k + 1), "

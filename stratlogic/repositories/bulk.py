@@ -250,9 +250,9 @@ def deferred_indexes(uow: UnitOfWork, models: Sequence[Model], *,
     The tables are locked for the whole transaction. A no-op on SQLite.
 
     ``keep_indexes``: tables whose secondary indexes stay and are maintained as rows arrive (their
-    foreign keys are still deferred). Worth it for an append-only table whose keys arrive in order (the
-    audit trail): each insert lands on the rightmost pages, the server does it while the generator is
-    busy, and the rebuild after the load, which nothing can overlap, gets shorter.
+    foreign keys and unique constraints are still deferred). Worth it for an append-only table whose
+    keys arrive in order (the audit trail): each insert lands on the rightmost pages, the server does it
+    while the generator is busy, and the rebuild after the load, which nothing can overlap, gets shorter.
     """
     if uow.dialect != "postgresql":
         yield

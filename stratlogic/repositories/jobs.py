@@ -246,7 +246,8 @@ class JobRepository(Repository[ScrapingJob]):
         their audit rows (``_claim.py``), and the rows become ORM objects without another query."""
         values = _claim.params(worker_id, n, kinds, now, lease_until, current_actor(), _trail.audit_key(self.uow))
         rows = self.uow.connection.exec_driver_sql(_claim.statement(n, kinds), values).mappings().all()
-        writelock.held(self.session)  # the statement took it before locking any row
+        if rows:
+            writelock.held(self.session)  # the statement took it before locking any row
         return [self._loaded(_claim.job_values(dict(row))) for row in rows]
 
     def _loaded(self, values: dict[str, Any]) -> ScrapingJob:
@@ -382,8 +383,8 @@ def check_claim(worker_id: str, n: int) -> None:
     """Refuse a claim's bad arguments, naming them."""
     if not 1 <= n <= 1000:
         raise ValidationError(f"n must be between 1 and 1000, got {n}")
-    if not worker_id or len(worker_id) > 200:
-        raise ValidationError(f"worker_id {worker_id!r} must be 1-200 characters")
+    if not worker_id or len(worker_id) > 200 or "\x00" in worker_id:
+        raise ValidationError(f"worker_id {worker_id!r} must be 1-200 characters, without NUL")
 
 
 def _timestamps_for(target: JobStatus, now: datetime) -> dict[str, Any]:

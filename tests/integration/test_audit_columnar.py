@@ -1,6 +1,6 @@
 """The columnar verifier (``audit/_columnar.py``, PostgreSQL) agrees with the canonical form byte for byte.
 
-It builds canonical rows column-wise and hashes them in DuckDB, so these tests aim at what could make it
+It builds canonical rows column-wise and hashes them with OpenSSL, so these tests aim at what could make it
 disagree with ``audit_rules.canonical``: strings that need JSON escaping (quotes, backslashes, control
 characters) next to plain ones in the same batch, non-ASCII text, nested and unsorted details, HMAC keys
 longer than a hash block, and batch boundaries (tiny batches), where links cross from one batch to the

@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import select, text
 
 from stratlogic.audit import verify
-from stratlogic.db import Database
+from stratlogic.db import Database, writelock
 from stratlogic.db.actor import Actor, acting_as
+from stratlogic.errors import DatabaseUnavailableError
 from stratlogic.jobs import claim
 from stratlogic.models import AuditLog, JobStatus, ScrapingJob, utcnow
 from stratlogic.models.audit_rules import canonical, digest
@@ -190,3 +191,89 @@ def test_a_connection_used_by_a_worker_claim_still_rolls_back_a_failed_unit(db: 
     with db.unit_of_work(readonly=True) as uow:
         assert not UserRepository(uow).exists({"username": "ghost"})
     assert len(claim(db, "w")) == 1
+
+
+def test_a_worker_claim_inside_an_open_unit_joins_it_instead_of_waiting_for_its_lock(db: Database) -> None:
+    """Units nest (a savepoint of the outer one), so a service composes: ``claim`` inside a writing unit must
+    not wait on a second connection for the write lock its own caller holds (it did, until the statement
+    timeout), and it rolls back with that unit, as on SQLite."""
+    queue_jobs(db, 2)
+    with pytest.raises(RuntimeError), db.unit_of_work() as uow:
+        UserRepository(uow).create("writer", "writer@example.com")  # the unit now holds the write lock
+        started = time.monotonic()
+        assert len(claim(db, "w")) == 1
+        assert time.monotonic() - started < 2
+        raise RuntimeError("abandon the unit")
+    with db.unit_of_work(readonly=True) as uow:
+        assert JobRepository(uow).count({"status": "running"}) == 0
+    assert [job.claimed_by for job in claim(db, "w", n=2)] == ["w", "w"]
+    assert verify(db).ok
+
+
+@pytest.mark.postgres
+def test_a_claim_whose_connection_dies_is_reported_unavailable_and_the_connection_dropped(
+        pg_database: Callable[..., str], pg_template: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A server that ends the claim's backend: DatabaseUnavailableError, and the dead connection is invalidated
+    rather than handed back to the pool (whose reset on it fails with an error logged), so the next claim works."""
+    settings = make_settings(pg_database(pg_template), tmp_path)
+    db, other = Database.from_settings(settings), Database.from_settings(settings)
+    try:
+        queue_jobs(db, 2)
+        JobRepository.recovery_due(db, utcnow())
+        outcome: dict[str, object] = {}
+
+        def worker() -> None:
+            try:
+                outcome["jobs"] = claim(db, "doomed")
+            except Exception as exc:  # handed to the test thread
+                outcome["error"] = exc
+
+        with other.unit_of_work() as uow:
+            _trail.lock(uow)
+            racer = threading.Thread(target=worker)
+            racer.start()
+            deadline = time.monotonic() + 20
+            while not _waiting(other) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            uow.connection.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"))
+        racer.join(timeout=30)
+        assert isinstance(outcome.get("error"), DatabaseUnavailableError), outcome
+        assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
+        assert [job.claimed_by for job in claim(db, "w")] == ["w"]
+        assert verify(db).ok
+    finally:
+        db.dispose()
+        other.dispose()
+
+
+def test_a_worker_id_with_nul_is_refused_by_name(db: Database) -> None:
+    queue_jobs(db, 1)
+    with pytest.raises(ValueError, match="without NUL"):
+        claim(db, "bad\x00worker")
+    with db.unit_of_work(readonly=True) as uow:
+        assert uow.session.scalar(select(ScrapingJob.status)) is JobStatus.QUEUED
+
+
+@pytest.mark.postgres
+def test_an_idle_poll_neither_waits_for_a_writer_nor_keeps_the_lock(
+        pg_database: Callable[..., str], pg_template: str, tmp_path: Path) -> None:
+    settings = make_settings(pg_database(pg_template), tmp_path)
+    db, other = Database.from_settings(settings), Database.from_settings(settings)
+    try:
+        JobRepository.recovery_due(other, utcnow())  # lease recovery would queue for the lock on its own
+        outcome: dict[str, object] = {}
+        with db.unit_of_work() as uow:
+            _trail.lock(uow)  # a writer holds the lock throughout
+            poll = threading.Thread(target=lambda: outcome.update(jobs=claim(other, "idle")))
+            poll.start()
+            poll.join(timeout=10)
+            assert not poll.is_alive(), "an empty poll waited for the write lock"
+        assert outcome == {"jobs": []}
+        with other.unit_of_work() as uow:
+            assert JobRepository(uow).claim("idle") == []
+            assert writelock._HELD not in uow.session.info  # nothing claimed: no lock noted as held
+    finally:
+        db.dispose()
+        other.dispose()

@@ -99,3 +99,29 @@ def test_readonly_units_never_take_it(pg_db: Database) -> None:
         JobRepository(uow).list()
         assert JobRepository(uow).get(first).status.value == "queued"
         assert not _held(pg_db)
+
+
+def _held_here(uow: object) -> bool:
+    """Whether this unit's own connection holds the write lock."""
+    return bool(uow.connection.scalar(text(  # type: ignore[attr-defined]
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() "
+        "AND ((classid::bigint << 32) | objid::bigint) = :key"), {"key": WRITE_LOCK}))
+
+
+@pytest.mark.parametrize("first_write", ["claim", "create"])
+def test_a_rolled_back_savepoint_gives_the_lock_back_and_the_next_write_takes_it_again(
+        pg_db: Database, first_write: str) -> None:
+    """Rolling back to a savepoint releases an advisory lock taken after it; a write that follows in the
+    outer transaction must take the lock again (else it appends to the chain unserialised: a fork)."""
+    _two_jobs(pg_db)
+    with pg_db.unit_of_work() as uow:
+        with pytest.raises(RuntimeError), pg_db.unit_of_work() as inner:
+            if first_write == "claim":
+                assert len(JobRepository(inner).claim("w")) == 1
+            else:
+                UserRepository(inner).create("refused", "refused@example.com")
+            assert _held_here(inner)
+            raise RuntimeError("the savepoint rolls back")
+        assert not _held_here(uow)  # PostgreSQL gave it back with the savepoint
+        UserRepository(uow).create("after", "after@example.com")
+        assert _held_here(uow)
