@@ -40,11 +40,7 @@ def translated(engine: Engine) -> Iterator[None]:
             raise PoolExhaustedError(pool.size(), pool._max_overflow, pool._timeout) from exc
         raise DatabaseError(f"timed out waiting for a database connection: {exc}") from exc
     except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-        if exc.connection_invalidated or _is_connection_error(exc):
-            raise describe_unavailable(engine, exc) from exc
-        busy = next((why for marker, why in _BUSY.items() if marker in str(exc.orig).lower()), None)
-        if busy:
-            raise DatabaseBusyError(f"{busy}; nothing was changed, try again") from exc
+        _raise_known(engine, exc, lost=exc.connection_invalidated)
         raise
 
 
@@ -54,12 +50,18 @@ def translated_driver(engine: Engine, connection: psycopg.Connection[Any]) -> It
     try:
         yield
     except psycopg.OperationalError as exc:
-        if connection.closed or _is_connection_error(exc):
-            raise describe_unavailable(engine, exc) from exc
-        busy = next((why for marker, why in _BUSY.items() if marker in str(exc).lower()), None)
-        if busy:
-            raise DatabaseBusyError(f"{busy}; nothing was changed, try again") from exc
+        _raise_known(engine, exc, lost=connection.closed)
         raise
+
+
+def _raise_known(engine: Engine, exc: BaseException, *, lost: bool) -> None:
+    """Raise the package's error for a lost connection or a busy database; return for anything else."""
+    if lost or _is_connection_error(exc):
+        raise describe_unavailable(engine, exc) from exc
+    text = str(getattr(exc, "orig", exc)).lower()
+    busy = next((why for marker, why in _BUSY.items() if marker in text), None)
+    if busy:
+        raise DatabaseBusyError(f"{busy}; nothing was changed, try again") from exc
 
 
 def _is_connection_error(exc: BaseException) -> bool:
