@@ -143,12 +143,11 @@ class ConfigRepository(Repository[SystemConfig]):
 
         A change made through this process is seen at once; one made elsewhere within ``max_age``.
         """
-        cache, now = self.uow.database.cache, time.monotonic()
-        found = cache.get(f"config:{key}")
-        if found is not None and now - found[0] < max_age:
-            return found[1]
+        found = _cached(self.uow.database, key, max_age)
+        if found is not _MISS:
+            return found
         value = self.value(key)
-        cache[f"config:{key}"] = (now, value)
+        self.uow.database.cache[f"config:{key}"] = (time.monotonic(), value)
         return value
 
     def _forget(self, key: str) -> None:
@@ -220,11 +219,20 @@ class ConfigRepository(Repository[SystemConfig]):
                            row.updated_by_id if row else None, row.updated_at if row else None)
 
 
+_MISS = object()
+
+
+def _cached(database: Any, key: str, max_age: float) -> Any:
+    """``key``'s value from the process cache when read less than ``max_age`` seconds ago, else ``_MISS``."""
+    found = database.cache.get(f"config:{key}")
+    return found[1] if found is not None and time.monotonic() - found[0] < max_age else _MISS
+
+
 def recent_config(database: Any, key: str, max_age: float = 5.0) -> Any:
     """``ConfigRepository.recent_value`` without a caller's unit of work: a read-only one only on a miss."""
-    found = database.cache.get(f"config:{key}")
-    if found is not None and time.monotonic() - found[0] < max_age:
-        return found[1]
+    found = _cached(database, key, max_age)
+    if found is not _MISS:
+        return found
     with database.unit_of_work(readonly=True) as uow:
         return ConfigRepository(uow).recent_value(key, max_age)
 
