@@ -61,16 +61,12 @@ def key_of(settings: Settings) -> bytes | None:
     return key.get_secret_value().encode() if key else None
 
 
-def append(uow: UnitOfWork, entries: Sequence[AuditEntry], *, tail: str | None = None) -> None:
-    """Append one row per entry, chained in order, under the append lock, in the current transaction.
-
-    ``tail``: the newest hash as read by a statement of this transaction that ran after the lock was
-    taken (a hot path folds that read into its own statement); read here when not given.
-    """
+def append(uow: UnitOfWork, entries: Sequence[AuditEntry]) -> None:
+    """Append one row per entry, chained in order, under the append lock, in the current transaction."""
     if not entries:
         return
     lock(uow)
-    prev = tail if tail is not None else tail_hash(uow)
+    prev = tail_hash(uow)
     actor, now, key = current_actor(), utcnow(), audit_key(uow)
     rows = []
     for entry in entries:
