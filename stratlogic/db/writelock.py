@@ -31,15 +31,12 @@ def take(session: Session) -> None:
     if session.info.get(_HELD) is not None:
         return
     take_on(session.connection())
-    _note(session)
+    held(session)
 
 
 def held(session: Session) -> None:
-    """Note that a statement of this transaction took the lock itself (the claim statement does)."""
-    _note(session)
-
-
-def _note(session: Session) -> None:
+    """Note that the current (sub)transaction holds the lock (``take``, or a statement that took it itself,
+    as the claim statement does)."""
     session.info[_HELD] = session.get_nested_transaction() or session.get_transaction()
 
 

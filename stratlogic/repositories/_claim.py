@@ -77,12 +77,15 @@ def params(worker_id: str, n: int, kinds: Sequence[str] | None, now: datetime, l
            actor: Actor, key: bytes | None) -> dict[str, Any]:
     """The statement's values; the audit rows' text pieces come from ``canonical`` (cached per worker)."""
     before, after, middle, tail = _pieces(worker_id, actor)
-    inner, outer = hmac_pads(key) if key else (None, None)
+    inner, outer = _pads(key) if key else (None, None)
     return {"worker": worker_id, "now": now, "lease_until": lease_until,
             "kinds": list(kinds) if kinds else None, "actor_id": actor.user_id,
             "ip": actor.ip_address, "user_agent": actor.user_agent, "head": f"{before}{timestamp(now)}{after}",
             "middle": middle, "tail": tail, "inner": inner, "outer": outer}
 
+
+#: The key's HMAC pads, made once per key rather than on every claim.
+_pads = lru_cache(maxsize=4)(hmac_pads)
 
 #: Markers cut out of a rendered row; random per process, so no worker name can be built to contain them.
 _ID, _WHEN = f"job-{secrets.token_hex(12)}", f"when-{secrets.token_hex(12)}"

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from stratlogic.models.audit_rules import canonical, digest
-from stratlogic.repositories.bulk import EPOCH, JSONB_VERSION, json_value
+from stratlogic.repositories.bulk import EPOCH, json_value
 
 MILLISECOND = 1_000
 SECOND = 1_000_000
@@ -90,7 +90,7 @@ class Chain:
             current = sha256(self._tail_bytes + b"\n" + body).hexdigest()
         else:
             current = digest(self.tail, body, self.key)
-        row = (self.next_id, when, actor, action, resource_type, resource_id, None, None, JSONB_VERSION + details,
+        row = (self.next_id, when, actor, action, resource_type, resource_id, None, None, json_value(details),
                self.tail, current)
         self.next_id += 1
         self.tail, self._tail_bytes = current, current.encode("ascii")
