@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -137,41 +137,58 @@ def test_the_claim_template_rebuilds_canonical_for_every_actor_shape() -> None:
             assert built == expected
 
 
-@pytest.mark.postgres
-def test_a_claim_that_waited_for_the_lock_chains_onto_rows_appended_meanwhile(
-        pg_database: Callable[..., str], pg_template: str, tmp_path: Path) -> None:
-    """The claim statement's snapshot is older than the rows appended while it waited; the tail must not be."""
+@pytest.fixture
+def two_databases(pg_database: Callable[..., str], pg_template: str,
+                  tmp_path: Path) -> Iterator[tuple[Database, Database]]:
+    """Two handles (two pools) on one fresh PostgreSQL database: one holds the write lock, the other claims."""
     settings = make_settings(pg_database(pg_template), tmp_path)
     db, other = Database.from_settings(settings), Database.from_settings(settings)
-    try:
-        queue_jobs(db, 1)
-        JobRepository.recovery_due(other, utcnow())  # no lease recovery first: it would wait for the lock itself
-        outcome: dict[str, object] = {}
+    yield db, other
+    db.dispose()
+    other.dispose()
 
-        def worker() -> None:
-            try:
-                outcome["jobs"] = claim(other, "late")
-            except Exception as exc:  # handed to the test thread
-                outcome["error"] = exc
 
-        with db.unit_of_work() as uow:
-            _trail.lock(uow)  # hold the write lock, append, and only then let the claim in
-            racer = threading.Thread(target=worker)
-            racer.start()
-            deadline = time.monotonic() + 20
-            while not _waiting(db) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert _waiting(db), "the claim did not wait for the write lock"
-            with acting_as(None):
-                UserRepository(uow).create("meanwhile", "meanwhile@example.com")  # appends audit rows
-        racer.join(timeout=30)
-        assert "error" not in outcome, outcome
-        assert len(outcome["jobs"]) == 1  # type: ignore[arg-type]
-        report = verify(db)
-        assert report.ok, report.message  # a stale tail would fork the chain right here
-    finally:
-        db.dispose()
-        other.dispose()
+def claim_in_thread(database: Database, worker_id: str, outcome: dict[str, object]) -> threading.Thread:
+    """Start ``claim(database, worker_id)`` on a thread; its jobs or its error land in ``outcome``."""
+    JobRepository.recovery_due(database, utcnow())  # no lease recovery first: it would queue for the lock itself
+
+    def run() -> None:
+        try:
+            outcome["jobs"] = claim(database, worker_id)
+        except Exception as exc:  # handed to the test thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def wait_until_waiting(database: Database) -> bool:
+    """Whether some session of ``database`` waits for the write lock (polled for up to 20 s)."""
+    deadline = time.monotonic() + 20
+    while not _waiting(database) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return _waiting(database)
+
+
+@pytest.mark.postgres
+def test_a_claim_that_waited_for_the_lock_chains_onto_rows_appended_meanwhile(
+        two_databases: tuple[Database, Database]) -> None:
+    """The claim statement's snapshot is older than the rows appended while it waited; the tail must not be."""
+    db, other = two_databases
+    queue_jobs(db, 1)
+    outcome: dict[str, object] = {}
+    with db.unit_of_work() as uow:
+        _trail.lock(uow)  # hold the write lock, append, and only then let the claim in
+        racer = claim_in_thread(other, "late", outcome)
+        assert wait_until_waiting(db), "the claim did not wait for the write lock"
+        with acting_as(None):
+            UserRepository(uow).create("meanwhile", "meanwhile@example.com")  # appends audit rows
+    racer.join(timeout=30)
+    assert "error" not in outcome, outcome
+    assert len(outcome["jobs"]) == 1  # type: ignore[arg-type]
+    report = verify(db)
+    assert report.ok, report.message  # a stale tail would fork the chain right here
 
 
 def _waiting(database: Database) -> bool:
@@ -212,40 +229,24 @@ def test_a_worker_claim_inside_an_open_unit_joins_it_instead_of_waiting_for_its_
 
 @pytest.mark.postgres
 def test_a_claim_whose_connection_dies_is_reported_unavailable_and_the_connection_dropped(
-        pg_database: Callable[..., str], pg_template: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        two_databases: tuple[Database, Database], caplog: pytest.LogCaptureFixture) -> None:
     """A server that ends the claim's backend: DatabaseUnavailableError, and the dead connection is invalidated
     rather than handed back to the pool (whose reset on it fails with an error logged), so the next claim works."""
-    settings = make_settings(pg_database(pg_template), tmp_path)
-    db, other = Database.from_settings(settings), Database.from_settings(settings)
-    try:
-        queue_jobs(db, 2)
-        JobRepository.recovery_due(db, utcnow())
-        outcome: dict[str, object] = {}
-
-        def worker() -> None:
-            try:
-                outcome["jobs"] = claim(db, "doomed")
-            except Exception as exc:  # handed to the test thread
-                outcome["error"] = exc
-
-        with other.unit_of_work() as uow:
-            _trail.lock(uow)
-            racer = threading.Thread(target=worker)
-            racer.start()
-            deadline = time.monotonic() + 20
-            while not _waiting(other) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            uow.connection.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"))
-        racer.join(timeout=30)
-        assert isinstance(outcome.get("error"), DatabaseUnavailableError), outcome
-        assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
-        assert [job.claimed_by for job in claim(db, "w")] == ["w"]
-        assert verify(db).ok
-    finally:
-        db.dispose()
-        other.dispose()
+    db, other = two_databases
+    queue_jobs(db, 2)
+    outcome: dict[str, object] = {}
+    with other.unit_of_work() as uow:
+        _trail.lock(uow)
+        racer = claim_in_thread(db, "doomed", outcome)
+        assert wait_until_waiting(other), "the claim did not wait for the write lock"
+        uow.connection.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"))
+    racer.join(timeout=30)
+    assert isinstance(outcome.get("error"), DatabaseUnavailableError), outcome
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
+    assert [job.claimed_by for job in claim(db, "w")] == ["w"]
+    assert verify(db).ok
 
 
 def test_a_worker_id_with_nul_is_refused_by_name(db: Database) -> None:
@@ -257,23 +258,15 @@ def test_a_worker_id_with_nul_is_refused_by_name(db: Database) -> None:
 
 
 @pytest.mark.postgres
-def test_an_idle_poll_neither_waits_for_a_writer_nor_keeps_the_lock(
-        pg_database: Callable[..., str], pg_template: str, tmp_path: Path) -> None:
-    settings = make_settings(pg_database(pg_template), tmp_path)
-    db, other = Database.from_settings(settings), Database.from_settings(settings)
-    try:
-        JobRepository.recovery_due(other, utcnow())  # lease recovery would queue for the lock on its own
-        outcome: dict[str, object] = {}
-        with db.unit_of_work() as uow:
-            _trail.lock(uow)  # a writer holds the lock throughout
-            poll = threading.Thread(target=lambda: outcome.update(jobs=claim(other, "idle")))
-            poll.start()
-            poll.join(timeout=10)
-            assert not poll.is_alive(), "an empty poll waited for the write lock"
-        assert outcome == {"jobs": []}
-        with other.unit_of_work() as uow:
-            assert JobRepository(uow).claim("idle") == []
-            assert writelock._HELD not in uow.session.info  # nothing claimed: no lock noted as held
-    finally:
-        db.dispose()
-        other.dispose()
+def test_an_idle_poll_neither_waits_for_a_writer_nor_keeps_the_lock(two_databases: tuple[Database, Database]) -> None:
+    db, other = two_databases
+    outcome: dict[str, object] = {}
+    with db.unit_of_work() as uow:
+        _trail.lock(uow)  # a writer holds the lock throughout
+        poll = claim_in_thread(other, "idle", outcome)
+        poll.join(timeout=10)
+        assert not poll.is_alive(), "an empty poll waited for the write lock"
+    assert outcome == {"jobs": []}
+    with other.unit_of_work() as uow:
+        assert JobRepository(uow).claim("idle") == []
+        assert writelock._HELD not in uow.session.info  # nothing claimed: no lock noted as held
