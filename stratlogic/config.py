@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     max_overflow: int = Field(default=10, ge=0, le=1000)
     pool_timeout: float = Field(default=30.0, gt=0)
     pool_recycle: int = Field(default=1800, ge=-1)
+    pool_ping_after: float = Field(default=1.0, ge=0)
     connect_timeout: int = Field(default=5, ge=1, le=600)
     statement_timeout_ms: int = Field(default=60_000, ge=0)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
-from psycopg.rows import dict_row
 from sqlalchemy import func, select
-from sqlalchemy.orm import make_transient_to_detached
 
 from stratlogic.db import Database, UnitOfWork
 from stratlogic.db.actor import current_actor
@@ -106,13 +104,10 @@ def claim(database: Database, worker_id: str, n: int = 1, *, kinds: Sequence[str
     values = _claim.params(worker_id, n, kinds, now, now + timedelta(seconds=lease), current_actor(),
                            _trail.key_of(database.settings))
     rows = _run_claim(database, _claim.statement(n, kinds), values)
-    jobs = [ScrapingJob(**_claim.job_values(row)) for row in rows]
-    for job in jobs:
-        make_transient_to_detached(job)  # as if loaded and its session closed
-    return jobs
+    return [_claim.detached_job(row) for row in rows]
 
 
-def _run_claim(database: Database, statement: str, values: dict[str, object]) -> list[dict[str, object]]:
+def _run_claim(database: Database, statement: str, values: dict[str, object]) -> list[tuple[object, ...]]:
     """The claim statement as a transaction of its own, on one pooled connection.
 
     In autocommit mode the server commits the statement as it ends (or rolls it back on any error): the
@@ -122,14 +117,14 @@ def _run_claim(database: Database, statement: str, values: dict[str, object]) ->
     one, or one whose mode could not be restored, is discarded (the pool would hand it out in autocommit).
     """
     with translated(database.engine):
-        pooled = database.engine.raw_connection()  # pre-pinged: a dead connection is replaced here
+        pooled = database.engine.raw_connection()  # checked: a dead connection is replaced here
     restored = False
     try:
-        connection: psycopg.Connection[object] = pooled.driver_connection  # type: ignore[assignment]
+        connection: psycopg.Connection[tuple[object, ...]] = pooled.driver_connection  # type: ignore[assignment]
         with translated_driver(database.engine, connection):
             connection.autocommit = True
             try:
-                with connection.cursor(row_factory=dict_row) as cursor:
+                with connection.cursor() as cursor:
                     return cursor.execute(statement, values).fetchall()
             finally:
                 if not connection.closed:

@@ -3,17 +3,21 @@
 SQLite: WAL, foreign keys on, a busy timeout, and SQLAlchemy (not the sqlite3 module) emitting BEGIN, so
 savepoints work and writers take the write lock up front (``BEGIN IMMEDIATE``) instead of failing with
 "database is locked" when two deferred transactions both try to upgrade. PostgreSQL: psycopg 3, a
-pre-ping pool, a connect timeout (a silent server must not hang us) and a statement timeout.
+pool that checks each connection before lending it out, a connect timeout (a silent server must not
+hang us) and a statement timeout.
 """
 
 from __future__ import annotations
 
+import select
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from stratlogic.config import Settings
@@ -84,7 +88,6 @@ def _postgres_engine(settings: Settings, server_settings: dict[str, str], **over
     server_options = " ".join(f"-c {name}={value}" for name, value in server_settings.items())
     options: dict[str, Any] = {
         "hide_parameters": True,  # bound values (password hashes, secrets) never reach error messages
-        "pool_pre_ping": True,
         "pool_size": settings.pool_size,
         "max_overflow": settings.max_overflow,
         "pool_timeout": settings.pool_timeout,
@@ -103,7 +106,52 @@ def _postgres_engine(settings: Settings, server_settings: dict[str, str], **over
         for key in ("pool_size", "max_overflow", "pool_timeout"):
             options.pop(key)
     options.update(overrides)
-    return create_engine(settings.url, **options)
+    engine = create_engine(settings.url, **options)
+    if not options.get("pool_pre_ping"):
+        _check_on_checkout(engine, settings.pool_ping_after)
+    return engine
+
+
+def _check_on_checkout(engine: Engine, ping_after: float) -> None:
+    """Make sure a pooled connection is alive before lending it out, without a round trip when it was in
+    use a moment ago.
+
+    SQLAlchemy's ``pool_pre_ping`` sends a query on every checkout: for a worker claiming jobs in a loop
+    that is a second round trip per claim. Here a connection idle for ``ping_after`` seconds or more is
+    pinged (HikariCP's alive-bypass window); a younger one is only polled for anything its server sent
+    while it sat idle: a killed backend's FATAL message or its closed socket. A dead connection raises
+    ``DisconnectionError``, on which the pool discards it and checks out another (SQLAlchemy's documented
+    pessimistic disconnect handling).
+    """
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, _proxy: object) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None:  # connected just now
+            return
+        if time.monotonic() - idle_since < ping_after and not _has_input(dbapi_connection):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # any failure: the pool replaces the connection and tries again
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+
+
+_IDLE_SINCE = "stratlogic_idle_since"
+
+
+def _has_input(dbapi_connection: DBAPIConnection) -> bool:
+    """Whether an idle connection's socket is readable (or closed): its server said something, or hung up."""
+    try:
+        descriptor = dbapi_connection.fileno()
+    except Exception:  # closed on our side
+        return True
+    poller = select.poll()
+    poller.register(descriptor, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
 
 
 __all__ = ["SQLITE_BEGIN", "make_engine"]

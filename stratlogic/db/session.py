@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,8 +49,9 @@ class Database:
 
     engine: Engine
     settings: Settings = field(default_factory=get_settings)
-    #: Process-local cache of slowly changing values (config read on hot paths); see ConfigRepository.
-    cache: dict[str, tuple[float, object]] = field(default_factory=dict, repr=False, compare=False)
+    #: Process-local notes for hot paths: config values with the time they were read (ConfigRepository),
+    #: when expired leases were last recovered (JobRepository.recovery_due).
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)

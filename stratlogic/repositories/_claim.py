@@ -25,6 +25,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import inspect
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_state
+
 from stratlogic.db.actor import Actor
 from stratlogic.models import JobStatus, ScrapingJob
 from stratlogic.models.audit_rules import AuditAction, canonical, hmac_pads, timestamp
@@ -119,14 +123,25 @@ def _pieces(worker_id: str, actor: Actor) -> tuple[str, str, str, str]:
     return pieces
 
 
-def job_values(row: dict[str, Any]) -> dict[str, Any]:
-    """A claimed row as model values: the status as its enum, timestamps in UTC (as ``UTCDateTime`` gives)."""
-    values = {name: row[name] for name in JOB_COLUMNS}
+def detached_job(row: Sequence[Any]) -> ScrapingJob:
+    """A claimed row (its columns in ``JOB_COLUMNS`` order) as a detached ``ScrapingJob``, as if loaded by a
+    session since closed: the status as its enum, timestamps in UTC (as ``UTCDateTime`` gives).
+
+    Built the way the ORM's loader builds objects, with no constructor and no change history: a fifth of
+    what ``ScrapingJob(**values)`` costs, which on a worker's claim is a tenth of the whole claim.
+    """
+    values = dict(zip(JOB_COLUMNS, row, strict=True))
     values["status"] = JobStatus(values["status"])
     for name, value in values.items():
         if isinstance(value, datetime):
             values[name] = value.astimezone(UTC)
-    return values
+    job = _new_job()
+    instance_state(job).dict.update(values)
+    make_transient_to_detached(job)
+    return job
 
 
-__all__ = ["JOB_COLUMNS", "claim_sql", "job_values", "params", "statement"]
+_new_job = inspect(ScrapingJob).class_manager.new_instance
+
+
+__all__ = ["JOB_COLUMNS", "claim_sql", "detached_job", "params", "statement"]

@@ -23,7 +23,6 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
 from stratlogic.db import writelock
@@ -40,6 +39,7 @@ from stratlogic.repositories.config import ConfigRepository
 Clock = Callable[[], datetime]
 MAX_ERROR_MESSAGE = 2000
 FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+_LAST_RECOVERY = "jobs:last_recovery"
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,6 @@ class JobRepository(Repository[ScrapingJob]):
 
     #: ``claim`` looks for expired leases at most this often per process (leases last minutes).
     recovery_interval: ClassVar[timedelta] = timedelta(seconds=5)
-    _last_recovery: ClassVar[dict[str, datetime]] = {}
 
     def __init__(self, uow: Any, *, clock: Clock = utcnow, rng: random.Random | None = None) -> None:
         super().__init__(uow)
@@ -245,16 +244,11 @@ class JobRepository(Repository[ScrapingJob]):
         """Claims are the hottest write path: after the write lock, one statement claims the jobs and appends
         their audit rows (``_claim.py``), and the rows become ORM objects without another query."""
         values = _claim.params(worker_id, n, kinds, now, lease_until, current_actor(), _trail.audit_key(self.uow))
-        rows = self.uow.connection.exec_driver_sql(_claim.statement(n, kinds), values).mappings().all()
+        rows = self.uow.connection.exec_driver_sql(_claim.statement(n, kinds), values).all()
         if rows:
             writelock.held(self.session)  # the statement took it before locking any row
-        return [self._loaded(_claim.job_values(dict(row))) for row in rows]
-
-    def _loaded(self, values: dict[str, Any]) -> ScrapingJob:
-        """A row just read, as a clean persistent object of this session (refreshing one already there)."""
-        job = ScrapingJob(**values)
-        make_transient_to_detached(job)
-        return self.session.merge(job, load=False)
+        # each row as a clean persistent object of this session (refreshing one already there)
+        return [self.session.merge(_claim.detached_job(row), load=False) for row in rows]
 
     def _claim_portable(self, worker_id: str, n: int, kinds: Sequence[str] | None, now: datetime,
                         lease_until: datetime) -> list[ScrapingJob]:
@@ -282,10 +276,9 @@ class JobRepository(Repository[ScrapingJob]):
     @classmethod
     def recovery_due(cls, database: Any, now: datetime) -> bool:
         """Whether this process should look for expired leases now (and note that it is about to)."""
-        key = str(database.engine.url)
-        last = cls._last_recovery.get(key)
+        last = database.cache.get(_LAST_RECOVERY)
         if last is None or not timedelta(0) <= now - last < cls.recovery_interval:
-            cls._last_recovery[key] = now
+            database.cache[_LAST_RECOVERY] = now
             return True
         return False
 

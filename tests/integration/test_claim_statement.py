@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 
 from stratlogic.audit import verify
 from stratlogic.db import Database, writelock
@@ -27,6 +27,7 @@ from stratlogic.jobs import claim
 from stratlogic.models import AuditLog, JobStatus, ScrapingJob, utcnow
 from stratlogic.models.audit_rules import canonical, digest
 from stratlogic.repositories import UserRepository, _claim, _trail
+from stratlogic.repositories._claim import JOB_COLUMNS
 from stratlogic.repositories.jobs import JobRepository
 from tests.conftest import make_settings
 
@@ -107,6 +108,12 @@ def test_worker_claim_takes_priority_then_age_and_returns_detached_jobs(db: Data
     assert job.lease_expires_at is not None and job.started_at is not None
     assert job.lease_expires_at - job.started_at == timedelta(seconds=300)  # the configured default
     assert job.started_at.utcoffset() == timedelta(0)  # aware UTC, as the model gives everywhere
+    state = inspect(job)
+    assert state.detached and not state.modified and state.identity == (job.id,)
+    with db.unit_of_work(readonly=True) as uow:  # every column as a session would load it
+        loaded = uow.session.get(ScrapingJob, job.id)
+        assert {name: getattr(job, name) for name in JOB_COLUMNS} == {name: getattr(loaded, name)
+                                                                      for name in JOB_COLUMNS}
     with db.unit_of_work() as uow:  # a detached job can be handed back to a session
         merged = uow.session.merge(job)
         JobRepository(uow).complete(merged.id, "w")
