@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 from sqlalchemy import func, select
@@ -30,6 +31,7 @@ from stratlogic.repositories.config import recent_config
 from stratlogic.repositories.jobs import FINISHED, Clock, JobRepository, check_claim
 
 Archive = Callable[[UnitOfWork, list[int]], None]
+Row = tuple[object, ...]
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def claim(database: Database, worker_id: str, n: int = 1, *, kinds: Sequence[str
     return [_claim.detached_job(row) for row in rows]
 
 
-def _run_claim(database: Database, statement: str, values: dict[str, object]) -> list[tuple[object, ...]]:
+def _run_claim(database: Database, statement: str, values: dict[str, object]) -> list[Row]:
     """The claim statement as a transaction of its own, on one pooled connection.
 
     In autocommit mode the server commits the statement as it ends (or rolls it back on any error): the
@@ -120,12 +122,11 @@ def _run_claim(database: Database, statement: str, values: dict[str, object]) ->
         pooled = database.engine.raw_connection()  # checked: a dead connection is replaced here
     restored = False
     try:
-        connection: psycopg.Connection[tuple[object, ...]] = pooled.driver_connection  # type: ignore[assignment]
+        connection: psycopg.Connection[Row] = pooled.driver_connection  # type: ignore[assignment]
         with translated_driver(database.engine, connection):
             connection.autocommit = True
             try:
-                with connection.cursor() as cursor:
-                    return cursor.execute(statement, values).fetchall()
+                return _cursor(pooled.info, connection).execute(statement, values).fetchall()
             finally:
                 if not connection.closed:
                     connection.autocommit = False
@@ -136,5 +137,16 @@ def _run_claim(database: Database, statement: str, values: dict[str, object]) ->
         else:
             pooled.invalidate()
 
+
+def _cursor(info: dict[Any, Any], connection: psycopg.Connection[Row]) -> psycopg.Cursor[Row]:
+    """The connection's claim cursor, kept with it in the pool: a new cursor learns how to read the 25
+    returned columns again on every claim, which costs as much as the rest of the client's work."""
+    cursor = info.get(_CURSOR)
+    if cursor is None or cursor.closed:
+        cursor = info[_CURSOR] = connection.cursor()
+    return cursor
+
+
+_CURSOR = "stratlogic_claim_cursor"
 
 __all__ = ["FINISHED", "Archive", "CleanupReport", "claim", "cleanup"]

@@ -20,13 +20,13 @@ one statement and the commit.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import inspect
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state
 
 from stratlogic.db.actor import Actor
@@ -135,13 +135,18 @@ def detached_job(row: Sequence[Any]) -> ScrapingJob:
     for name, value in values.items():
         if isinstance(value, datetime):
             values[name] = value.astimezone(UTC)
-    job = _new_job()
+    job = _job_factory()()
     instance_state(job).dict.update(values)
     make_transient_to_detached(job)
     return job
 
 
-_new_job = inspect(ScrapingJob).class_manager.new_instance
+@lru_cache(maxsize=1)
+def _job_factory() -> Callable[[], ScrapingJob]:
+    """``ScrapingJob`` without its constructor, once the mappers are configured (the constructor is what
+    would configure them, and a worker's first claim may be the process's first use of the ORM)."""
+    configure_mappers()
+    return inspect(ScrapingJob).class_manager.new_instance
 
 
 __all__ = ["JOB_COLUMNS", "claim_sql", "detached_job", "params", "statement"]
