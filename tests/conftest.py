@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -37,6 +38,17 @@ def pg_admin(sql: str) -> None:
     """Run one statement on the maintenance database, outside a transaction (CREATE/DROP DATABASE)."""
     with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
         conn.execute(sql)  # type: ignore[arg-type]
+
+
+def kill_backend(pid: int) -> None:
+    """Terminate a PostgreSQL backend and wait until it is gone, as after a server restart or an operator's
+    kill: the connection it served is dead before anyone uses it again."""
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+        assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+        deadline = time.monotonic() + 10
+        while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+            assert time.monotonic() < deadline, f"backend {pid} still running"
+            time.sleep(0.01)
 
 
 def make_settings(url: str, tmp: Path, **extra: object) -> Settings:

@@ -100,6 +100,7 @@ def _postgres_engine(settings: Settings, server_settings: dict[str, str], **over
             "keepalives_idle": 30,
             "keepalives_interval": 10,
             "keepalives_count": 3,
+            "tcp_user_timeout": 30_000,  # ms: data the server never acknowledges (a vanished host) fails
         },
     }
     if "poolclass" in overrides:  # NullPool and friends take no sizing arguments
@@ -136,8 +137,10 @@ def _check_on_checkout(engine: Engine, ping_after: float) -> None:
             return
         try:
             engine.dialect.do_ping(dbapi_connection)
-        except Exception as exc:  # any failure: the pool replaces the connection and tries again
-            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_connection, None):  # the pool replaces it, tries again
+                raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+            raise  # anything else is reported, as pool_pre_ping does
 
 
 _IDLE_SINCE = "stratlogic_idle_since"
@@ -148,6 +151,8 @@ def _has_input(dbapi_connection: DBAPIConnection) -> bool:
     try:
         descriptor = dbapi_connection.fileno()
     except Exception:  # closed on our side
+        return True
+    if not hasattr(select, "poll"):  # Windows: no cheap check, so ping
         return True
     poller = select.poll()
     poller.register(descriptor, select.POLLIN | select.POLLERR | select.POLLHUP)

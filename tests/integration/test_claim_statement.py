@@ -29,7 +29,7 @@ from stratlogic.models.audit_rules import canonical, digest
 from stratlogic.repositories import UserRepository, _claim, _trail
 from stratlogic.repositories._claim import JOB_COLUMNS
 from stratlogic.repositories.jobs import JobRepository
-from tests.conftest import make_settings
+from tests.conftest import kill_backend, make_settings
 
 ODD_WORKERS = ['w "quoted" \\ back', "wörker-ü-日本", "tab\tand\nnewline", "x" * 200]
 KEY = "claim-test-key-with-enough-entropy-0123456789"
@@ -254,6 +254,26 @@ def test_a_claim_whose_connection_dies_is_reported_unavailable_and_the_connectio
     assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
     assert [job.claimed_by for job in claim(db, "w")] == ["w"]
     assert verify(db).ok
+
+
+@pytest.mark.postgres
+def test_a_worker_claims_on_after_its_idle_connection_is_killed(pg_database: Callable[..., str], pg_template: str,
+                                                               tmp_path: Path) -> None:
+    """The claim's cursor lives with its pooled connection; when the server kills that connection between
+    claims, the pool replaces it at checkout and the next claim runs on a new cursor of the new one."""
+    db = Database.from_settings(make_settings(pg_database(pg_template), tmp_path, pool_size=1, max_overflow=0))
+    try:
+        queue_jobs(db, 2)
+        assert len(claim(db, "w")) == 1
+        with db.unit_of_work(readonly=True) as uow:
+            before = uow.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        kill_backend(before)
+        assert len(claim(db, "w")) == 1
+        with db.unit_of_work(readonly=True) as uow:
+            assert uow.session.execute(text("SELECT pg_backend_pid()")).scalar_one() != before
+        assert verify(db).ok
+    finally:
+        db.dispose()
 
 
 def test_a_worker_id_with_nul_is_refused_by_name(db: Database) -> None:
