@@ -84,8 +84,11 @@ def _upper(value: object) -> object:
 
 
 def _postgres_engine(settings: Settings, server_settings: dict[str, str], **overrides: Any) -> Engine:
-    server_settings = {"statement_timeout": str(settings.statement_timeout_ms), **server_settings}
-    server_options = " ".join(f"-c {name}={value}" for name, value in server_settings.items())
+    # READ COMMITTED whatever the server's default: a writer that waited for the write lock must read the
+    # audit tail in a snapshot taken after the lock, which a REPEATABLE READ transaction does not take.
+    server_settings = {"statement_timeout": str(settings.statement_timeout_ms),
+                       "default_transaction_isolation": "read committed", **server_settings}
+    server_options = " ".join(f"-c {name}={_escaped(value)}" for name, value in server_settings.items())
     options: dict[str, Any] = {
         "hide_parameters": True,  # bound values (password hashes, secrets) never reach error messages
         "pool_size": settings.pool_size,
@@ -111,6 +114,11 @@ def _postgres_engine(settings: Settings, server_settings: dict[str, str], **over
     if not options.get("pool_pre_ping"):
         _check_on_checkout(engine, settings.pool_ping_after)
     return engine
+
+
+def _escaped(value: str) -> str:
+    """A value for libpq's ``options``, where spaces separate arguments unless backslash-escaped."""
+    return value.replace("\\", "\\\\").replace(" ", "\\ ")
 
 
 def _check_on_checkout(engine: Engine, ping_after: float) -> None:

@@ -29,7 +29,7 @@ from stratlogic.models.audit_rules import canonical, digest
 from stratlogic.repositories import UserRepository, _claim, _trail
 from stratlogic.repositories._claim import JOB_COLUMNS
 from stratlogic.repositories.jobs import JobRepository
-from tests.conftest import kill_backend, make_settings
+from tests.conftest import kill_backend, make_settings, pg_admin
 
 ODD_WORKERS = ['w "quoted" \\ back', "wörker-ü-日本", "tab\tand\nnewline", "x" * 200]
 KEY = "claim-test-key-with-enough-entropy-0123456789"
@@ -196,6 +196,48 @@ def test_a_claim_that_waited_for_the_lock_chains_onto_rows_appended_meanwhile(
     assert len(outcome["jobs"]) == 1  # type: ignore[arg-type]
     report = verify(db)
     assert report.ok, report.message  # a stale tail would fork the chain right here
+
+
+@pytest.mark.postgres
+def test_appends_chain_onto_the_true_tail_when_the_server_defaults_to_repeatable_read(
+        pg_database: Callable[..., str], pg_template: str, tmp_path: Path) -> None:
+    """A server (or database) whose default isolation is REPEATABLE READ would give a writer that waited for
+    the lock a snapshot older than the tail, and fork the chain: the package's connections are pinned to
+    READ COMMITTED, for a worker's claim and for a unit of work that appends."""
+    url = pg_database(pg_template)
+    pg_admin(f"ALTER DATABASE {url.rsplit('/', 1)[1]} SET default_transaction_isolation = 'repeatable read'")
+    settings = make_settings(url, tmp_path)
+    db, other = Database.from_settings(settings), Database.from_settings(settings)
+    try:
+        queue_jobs(db, 1)
+        for writer in ("claim", "unit of work"):
+            outcome: dict[str, object] = {}
+            with db.unit_of_work() as uow:
+                _trail.lock(uow)
+                if writer == "claim":
+                    racer = claim_in_thread(other, "late", outcome)
+                else:
+                    racer = threading.Thread(target=add_user, args=(other, "waiter", outcome))
+                    racer.start()
+                assert wait_until_waiting(db), f"the {writer} did not wait for the write lock"
+                with acting_as(None):
+                    UserRepository(uow).create(f"meanwhile{len(writer)}", f"m{len(writer)}@example.com")
+            racer.join(timeout=30)
+            assert "error" not in outcome, outcome
+            report = verify(db)
+            assert report.ok, f"after a {writer}: {report.message}"
+    finally:
+        db.dispose()
+        other.dispose()
+
+
+def add_user(database: Database, name: str, outcome: dict[str, object]) -> None:
+    """Create a user (appending audit rows); its id or its error lands in ``outcome``."""
+    try:
+        with database.unit_of_work() as uow:
+            outcome["user"] = UserRepository(uow).create(name, f"{name}@example.com").id
+    except Exception as exc:  # handed to the test thread
+        outcome["error"] = exc
 
 
 def _waiting(database: Database) -> bool:
