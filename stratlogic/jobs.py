@@ -55,7 +55,7 @@ def cleanup(database: Database, older_than: datetime, *, statuses: Sequence[JobS
     Artifacts and their metadata rows go with their job (ON DELETE CASCADE); each job's audit row lists
     them. With ``dry_run`` (the default) nothing is deleted and the report says what would be.
     """
-    wanted = [JobStatus(s) for s in statuses]
+    wanted = [_status(s) for s in statuses]
     if not 1 <= batch_size <= 10_000:
         raise ValidationError(f"batch_size must be between 1 and 10000, got {batch_size}")
     if dry_run:
@@ -70,7 +70,7 @@ def cleanup(database: Database, older_than: datetime, *, statuses: Sequence[JobS
     while True:
         with database.unit_of_work() as uow:
             jobs = JobRepository(uow)
-            ids = jobs.finished_before(older_than, wanted, limit=batch_size)
+            ids = jobs.finished_before(older_than, wanted, limit=batch_size, lock=True)
             if not ids:
                 break
             statuses_of = dict(uow.session.execute(select(ScrapingJob.id, ScrapingJob.status)
@@ -84,6 +84,14 @@ def cleanup(database: Database, older_than: datetime, *, statuses: Sequence[JobS
     return CleanupReport(False, deleted, batches)
 
 
+def _status(value: JobStatus | str) -> JobStatus:
+    try:
+        return JobStatus(value)
+    except ValueError:
+        raise ValidationError(f"unknown job status {value!r}; allowed: "
+                              f"{', '.join(s.value for s in FINISHED)}") from None
+
+
 def claim(database: Database, worker_id: str, n: int = 1, *, kinds: Sequence[str] | None = None,
           lease_seconds: int | None = None, clock: Clock = utcnow) -> list[ScrapingJob]:
     """Take up to ``n`` queued jobs for ``worker_id`` in a transaction of their own (see the module notes);
@@ -92,7 +100,7 @@ def claim(database: Database, worker_id: str, n: int = 1, *, kinds: Sequence[str
     Same rules as ``JobRepository.claim``: priority then age, expired leases recovered first (at most
     every few seconds per process), one audit row per job, no job ever claimed twice.
     """
-    check_claim(worker_id, n)
+    check_claim(worker_id, n, lease_seconds)
     # Inside a caller's unit the claim joins it (a savepoint, as on SQLite): on a connection of its own it
     # would wait for the write lock that unit may hold, and would not roll back with it.
     if database.dialect != "postgresql" or database.in_unit_of_work():

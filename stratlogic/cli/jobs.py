@@ -14,7 +14,7 @@ from rich.table import Table
 from stratlogic import jobs as job_services
 from stratlogic.cli._common import cli_errors, database, err, out
 from stratlogic.errors import ValidationError
-from stratlogic.models import ScrapingJob, utcnow
+from stratlogic.models import JobStatus, ScrapingJob, utcnow
 from stratlogic.repositories.audit import AuditRepository
 from stratlogic.repositories.jobs import JobRepository
 
@@ -127,7 +127,13 @@ def retry(
         if not filters and not all_failed:
             raise ValidationError("say which failed jobs to retry: --id, --error-type, --kind, or --all-failed")
         with database().unit_of_work() as uow:
-            ids = JobRepository(uow).retry(filters, extra_attempts=extra_attempts)
+            jobs = JobRepository(uow)
+            for named in job_id or []:  # a job named by id must exist and be failed, or nothing is re-queued
+                status = jobs.get(named).status
+                if status is not JobStatus.FAILED:
+                    raise ValidationError(f"job {named} is {status.value}, not failed: only failed jobs can be "
+                                          "retried; nothing was re-queued")
+            ids = jobs.retry(filters, extra_attempts=extra_attempts)
     err.print(f"re-queued {len(ids)} job(s)" + (f": {', '.join(map(str, ids[:20]))}" if ids else ""))
 
 

@@ -147,7 +147,7 @@ class JobRepository(Repository[ScrapingJob]):
             raise InvalidTransitionError(job_id, current.value, target.value, [], reason=(
                 "a job starts running only when a worker claims it: use claim(worker_id)"))
         now = self.clock()
-        values = {**_timestamps_for(target, now), **fields, "status": target}
+        values = {**_timestamps_for(target, now, job.started_at), **fields, "status": target}
         try:
             with self.session.begin_nested(), integrity(self.resource, values):
                 for name, value in values.items():
@@ -171,15 +171,15 @@ class JobRepository(Repository[ScrapingJob]):
         """pending, queued or running -> cancelled."""
         return self.transition(job_id, JobStatus.CANCELLED, lease_expires_at=None)
 
-    def complete(self, job_id: int, worker_id: str | None = None) -> ScrapingJob:
-        """running -> completed, by the worker holding the job."""
-        self._check_holder(job_id, worker_id)
+    def complete(self, job_id: int, worker_id: str | None = None, *, attempt: int | None = None) -> ScrapingJob:
+        """running -> completed, by the worker holding the job (in this ``attempt``, when given)."""
+        self._check_holder(job_id, worker_id, attempt)
         return self.transition(job_id, JobStatus.COMPLETED, lease_expires_at=None)
 
     def fail(self, job_id: int, error_type: str, message: str, worker_id: str | None = None,
-             *, retry: bool = True) -> ScrapingJob:
+             *, retry: bool = True, attempt: int | None = None) -> ScrapingJob:
         """running -> failed; with attempts left, straight on to queued with exponential backoff and jitter."""
-        self._check_holder(job_id, worker_id)
+        self._check_holder(job_id, worker_id, attempt)
         job = self.transition(job_id, JobStatus.FAILED, error_type=error_type[:100],
                               error_message=message[:MAX_ERROR_MESSAGE], lease_expires_at=None)
         if retry and job.attempt < job.max_retries:
@@ -208,14 +208,19 @@ class JobRepository(Repository[ScrapingJob]):
             self.transition(job_id, JobStatus.QUEUED, next_retry_at=None, claimed_by=None, heartbeat_at=None)
         return ids
 
-    def _check_holder(self, job_id: int, worker_id: str | None) -> None:
-        if worker_id is None:
+    def _check_holder(self, job_id: int, worker_id: str | None, attempt: int | None = None) -> None:
+        """Refuse a report from a worker that no longer holds the job, or from an earlier attempt of it (the
+        same worker may have lost the lease and claimed the job again)."""
+        if worker_id is None and attempt is None:
             return
         job = self.get(job_id)
-        if job.status is not JobStatus.RUNNING or job.claimed_by != worker_id:
+        if worker_id is not None and (job.status is not JobStatus.RUNNING or job.claimed_by != worker_id):
             holder = f"held by {job.claimed_by!r}" if job.status is JobStatus.RUNNING else job.status.value
             raise ConflictError(f"job {job_id} is not held by worker {worker_id!r} (it is {holder}); its lease "
                                 "may have expired and the job been recovered")
+        if attempt is not None and attempt != job.attempt:
+            raise ConflictError(f"job {job_id} is on attempt {job.attempt}, not attempt {attempt}: that attempt's "
+                                "lease expired and the job was claimed again")
 
     # ----- workers ---------------------------------------------------------------------------------------
     def claim(self, worker_id: str, n: int = 1, *, kinds: Sequence[str] | None = None,
@@ -226,7 +231,7 @@ class JobRepository(Repository[ScrapingJob]):
         PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so workers never wait on each other; SQLite: one
         ``UPDATE … RETURNING`` under the write lock this transaction already holds.
         """
-        check_claim(worker_id, n)
+        check_claim(worker_id, n, lease_seconds)
         now = self.clock()
         self._recover_if_due(now)
         lease = lease_seconds or ConfigRepository(self.uow).recent_value("jobs.lease_seconds")
@@ -283,9 +288,11 @@ class JobRepository(Repository[ScrapingJob]):
         return False
 
     def heartbeat(self, job_id: int, worker_id: str, progress: Progress | None = None,
-                  *, lease_seconds: int | None = None) -> ScrapingJob:
-        """Extend the lease and record progress; within an attempt progress never goes backwards."""
-        self._check_holder(job_id, worker_id)
+                  *, lease_seconds: int | None = None, attempt: int | None = None) -> ScrapingJob:
+        """Extend the lease and record progress; within an attempt progress never goes backwards. With
+        ``attempt`` (the claimed job's), a report from an earlier attempt of the same worker is refused."""
+        check_lease(lease_seconds)
+        self._check_holder(job_id, worker_id, attempt)
         job = self.get(job_id)
         changes = _progress_changes(job, progress or Progress())
         now = self.clock()
@@ -327,15 +334,20 @@ class JobRepository(Repository[ScrapingJob]):
 
     # ----- clean-up and statistics -------------------------------------------------------------------
     def finished_before(self, older_than: datetime, statuses: Sequence[JobStatus] = FINISHED,
-                        limit: int = 1000) -> list[int]:
-        """Ids of finished jobs (in these statuses) that finished before ``older_than``, oldest first."""
+                        limit: int = 1000, lock: bool = False) -> list[int]:
+        """Ids of finished jobs (in these statuses) that finished before ``older_than``, oldest first.
+
+        With ``lock`` (a clean-up about to delete them) the rows are locked, after the write lock: no retry
+        or claim can re-queue or start one of them before this transaction ends.
+        """
         bad = [s for s in statuses if JobStatus(s) not in FINISHED]
         if bad:
             raise ValidationError(f"only finished jobs can be cleaned up, not {', '.join(map(str, bad))}; "
                                   f"allowed: {', '.join(s.value for s in FINISHED)}")
-        return list(self.session.scalars(select(ScrapingJob.id).where(
-            ScrapingJob.status.in_(list(statuses)), ScrapingJob.finished_at < older_than)
-            .order_by(ScrapingJob.finished_at, ScrapingJob.id).limit(limit)))
+        query = (select(ScrapingJob.id)
+                 .where(ScrapingJob.status.in_(list(statuses)), ScrapingJob.finished_at < older_than)
+                 .order_by(ScrapingJob.finished_at, ScrapingJob.id).limit(limit))
+        return list(self.session.scalars(query.with_for_update() if lock else query))
 
     def delete_ids(self, ids: Sequence[int]) -> int:
         """Delete these jobs (their artifacts and metadata cascade, listed on each job's audit row)."""
@@ -372,20 +384,37 @@ class JobRepository(Repository[ScrapingJob]):
         return JobStats(by_status, depth, claimable, oldest, expired, attempts)
 
 
-def check_claim(worker_id: str, n: int) -> None:
+def check_claim(worker_id: str, n: int, lease_seconds: int | None = None) -> None:
     """Refuse a claim's bad arguments, naming them."""
     if not 1 <= n <= 1000:
         raise ValidationError(f"n must be between 1 and 1000, got {n}")
     if not worker_id or len(worker_id) > 200 or "\x00" in worker_id:
         raise ValidationError(f"worker_id {worker_id!r} must be 1-200 characters, without NUL")
+    check_lease(lease_seconds)
 
 
-def _timestamps_for(target: JobStatus, now: datetime) -> dict[str, Any]:
-    """Keep timestamps, claim and lease consistent with the status (the CHECK constraint insists)."""
+#: The longest lease a claim or heartbeat may ask for (a week).
+MAX_LEASE_SECONDS = 7 * 86_400
+
+
+def check_lease(lease_seconds: int | None) -> None:
+    """A lease must be a whole number of seconds, at least 1: a zero or negative one would hand the job
+    to the next claim at once, while its worker still runs it."""
+    if lease_seconds is None:
+        return
+    if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, int) \
+            or not 1 <= lease_seconds <= MAX_LEASE_SECONDS:
+        raise ValidationError(f"lease_seconds must be a whole number from 1 to {MAX_LEASE_SECONDS}, "
+                              f"got {lease_seconds!r}")
+
+
+def _timestamps_for(target: JobStatus, now: datetime, started_at: datetime | None) -> dict[str, Any]:
+    """Keep timestamps, claim and lease consistent with the status (the CHECK constraint insists). A job
+    never finishes before it started, even when this host's clock is behind the claiming worker's."""
     if target is JobStatus.QUEUED:
         return {"finished_at": None, "lease_expires_at": None, "claimed_by": None, "heartbeat_at": None}
     if target in FINISHED:
-        return {"finished_at": now, "lease_expires_at": None}
+        return {"finished_at": max(now, started_at) if started_at else now, "lease_expires_at": None}
     return {}
 
 
@@ -394,12 +423,19 @@ def _audit_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k in shown and v is not None}
 
 
+#: The largest value each progress counter's column holds (INTEGER, or BIGINT for bytes).
+_COUNTER_MAX = {"pages_done": 2**31 - 1, "items_scraped": 2**31 - 1, "bytes_downloaded": 2**63 - 1,
+                "pages_total": 2**31 - 1}
+
+
 def _progress_changes(job: ScrapingJob, progress: Progress) -> dict[str, int]:
     changes: dict[str, int] = {}
-    for name in ("pages_done", "items_scraped", "bytes_downloaded", "pages_total"):
+    for name, largest in _COUNTER_MAX.items():
         value = getattr(progress, name)
         if value is None:
             continue
+        if isinstance(value, bool) or not isinstance(value, int) or value > largest:
+            raise ValidationError(f"job {job.id}: {name} must be a whole number up to {largest}, got {value!r}")
         current = getattr(job, name)
         if value < 0 or (current is not None and value < current and name != "pages_total"):
             raise ValidationError(f"job {job.id}: {name} cannot go from {current} to {value} within an attempt")

@@ -52,6 +52,7 @@ from stratlogic.errors import (
     InvalidTransitionError,
     ValidationError,
 )
+from stratlogic.jobs import claim, cleanup
 from stratlogic.models import Artifact, AuditLog, JobStatus, ScrapingJob, utcnow
 from stratlogic.models.job import ACTIVE, TRANSITIONS
 from stratlogic.repositories import ArtifactRepository, ConfigRepository, UserRepository
@@ -627,6 +628,77 @@ def test_claim_by_another_worker_recovers_an_expired_lease(db: Database, clock: 
         jobs_of(uow, clock).heartbeat(job_id, "slow")
 
 
+def test_a_report_from_an_earlier_attempt_of_the_same_worker_is_refused(db: Database, clock: FakeClock,
+                                                                       owner_id: int) -> None:
+    """A worker that lost its lease and claimed the job again must not let the old attempt's thread finish it."""
+    job_id = put_in(db, clock, owner_id, Q)
+    with db.unit_of_work() as uow:
+        [first] = jobs_of(uow, clock).claim("w", lease_seconds=60)
+    clock.advance(seconds=120)
+    with db.unit_of_work() as uow:
+        [second] = jobs_of(uow, clock).claim("w")  # recovers the expired lease, then claims the job again
+    assert (first.id, first.attempt, second.id, second.attempt) == (job_id, 1, job_id, 2)
+    for report in ("heartbeat", "complete", "fail"):
+        with db.unit_of_work() as uow, pytest.raises(ConflictError, match="on attempt 2, not attempt 1"):
+            jobs = jobs_of(uow, clock)
+            if report == "heartbeat":
+                jobs.heartbeat(job_id, "w", Progress(pages_done=5), attempt=first.attempt)
+            elif report == "complete":
+                jobs.complete(job_id, "w", attempt=first.attempt)
+            else:
+                jobs.fail(job_id, "E", "old attempt", "w", attempt=first.attempt)
+    assert row_state(db, job_id).status is R and load(db, job_id).pages_done == 0
+    with db.unit_of_work() as uow:
+        jobs_of(uow, clock).complete(job_id, "w", attempt=second.attempt)
+    assert load(db, job_id).status is C
+
+
+def test_a_job_cancelled_by_a_host_whose_clock_is_behind_the_worker_finishes_when_it_started(
+        db: Database, clock: FakeClock, owner_id: int) -> None:
+    """Clocks differ between hosts; the CHECK finished_at >= started_at must not refuse a legal move."""
+    job_id = put_in(db, clock, owner_id, Q)
+    ahead = FakeClock(clock.now + timedelta(seconds=30))
+    with db.unit_of_work() as uow:
+        [job] = jobs_of(uow, ahead).claim("w")
+    with db.unit_of_work() as uow:
+        jobs_of(uow, clock).cancel(job_id)
+    cancelled = load(db, job_id)
+    assert cancelled.status is X and cancelled.finished_at == cancelled.started_at == job.started_at
+
+
+@pytest.mark.parametrize("lease", [0, -60, 10**9, True, 1.5])
+def test_a_lease_that_is_not_1_second_to_a_week_is_refused_by_value(db: Database, clock: FakeClock,
+                                                                      owner_id: int, lease: Any) -> None:
+    """A zero or negative lease would hand the job to the next claim while its worker still runs it."""
+    job_id = put_in(db, clock, owner_id, Q)
+    before = row_state(db, job_id)
+    with db.unit_of_work() as uow, pytest.raises(ValidationError, match=f"lease_seconds .* got {lease!r}"):
+        jobs_of(uow, clock).claim("w", lease_seconds=lease)
+    with pytest.raises(ValidationError, match="lease_seconds"):
+        claim(db, "w", lease_seconds=lease)
+    assert row_state(db, job_id) == before
+    with db.unit_of_work() as uow:
+        [job] = jobs_of(uow, clock).claim("w", lease_seconds=1)
+        assert job.lease_expires_at == clock.now + timedelta(seconds=1)
+    with db.unit_of_work() as uow, pytest.raises(ValidationError, match=f"got {lease!r}"):
+        jobs_of(uow, clock).heartbeat(job_id, "w", lease_seconds=lease)
+
+
+def test_progress_beyond_what_its_column_holds_is_refused_by_name(db: Database, clock: FakeClock,
+                                                                   owner_id: int) -> None:
+    """The same clear error on both engines (SQLite would store it, PostgreSQL would fail with a DataError)."""
+    job_id = put_in(db, clock, owner_id, R)
+    for progress, name in [(Progress(items_scraped=2**31), "items_scraped"),
+                           (Progress(bytes_downloaded=2**63), "bytes_downloaded"),
+                           (Progress(pages_total=2**31), "pages_total")]:
+        with db.unit_of_work() as uow, pytest.raises(ValidationError, match=f"{name} must be a whole number"):
+            jobs_of(uow, clock).heartbeat(job_id, SETUP_WORKER, progress)
+    with db.unit_of_work() as uow:
+        jobs_of(uow, clock).heartbeat(job_id, SETUP_WORKER, Progress(bytes_downloaded=2**40, items_scraped=2**31 - 1))
+    job = load(db, job_id)
+    assert (job.bytes_downloaded, job.items_scraped) == (2**40, 2**31 - 1)
+
+
 # --- 7. dedupe keys -----------------------------------------------------------------------------
 
 
@@ -792,6 +864,57 @@ def test_cleanup_deletes_old_finished_jobs_and_their_artifacts(db: Database, clo
     assert "cascaded" not in deleted[ids["stopped"]] and "cascaded" not in deleted[ids["broke"]]
     assert deleted[ids["broke"]]["values"]["status"] == "failed"
     assert_trail_intact(db)
+
+
+@pytest.mark.postgres
+def test_a_retry_racing_a_cleanup_never_leaves_a_running_job_deleted(pg_database: Callable[..., str],
+                                                                     pg_template: str, tmp_path: Path) -> None:
+    """The batch a clean-up picked is locked until it is deleted: a retry and claim started meanwhile (from
+    another pool) wait for it, then find the job gone (the retry loses, as any concurrent writer does) and
+    nothing to claim; the report counts what was deleted."""
+    settings = make_settings(pg_database(pg_template), tmp_path)
+    db, other = Database.from_settings(settings), Database.from_settings(settings)
+    clock = FakeClock(utcnow())
+    with db.unit_of_work() as uow:
+        owner_id = UserRepository(uow).create("owner", "owner@example.com").id
+    job_id = put_in(db, clock, owner_id, F)
+    outcome: dict[str, Any] = {}
+
+    def retry_and_claim() -> None:
+        try:
+            with other.unit_of_work() as uow:
+                outcome["retried"] = JobRepository(uow).retry({"id": job_id})
+        except ConcurrentUpdateError as exc:
+            outcome["retried"] = exc
+        outcome["claimed"] = [job.id for job in claim(other, "w2")]
+
+    def archive(_uow: UnitOfWork, ids: list[int]) -> None:
+        assert ids == [job_id]
+        racer = threading.Thread(target=retry_and_claim)
+        racer.start()
+        outcome["racer"] = racer
+        deadline = time.monotonic() + 20
+        while not waiting_for_the_write_lock(db) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        outcome["waited"] = waiting_for_the_write_lock(db)
+
+    report = cleanup(db, utcnow() + timedelta(days=1), dry_run=False, archive=archive)
+    outcome["racer"].join(timeout=30)
+    other.dispose()
+    assert outcome["waited"], "the retry did not wait for the clean-up's lock"
+    assert report.by_status == {"failed": 1} and job_count(db) == 0
+    assert outcome["retried"] == [] or isinstance(outcome["retried"], ConcurrentUpdateError), outcome
+    assert outcome["claimed"] == []
+    assert_trail_intact(db)
+    db.dispose()
+
+
+def waiting_for_the_write_lock(db: Database) -> bool:
+    """Whether a session on this database waits for an advisory lock (the write lock)."""
+    with db.engine.connect() as conn:
+        return bool(conn.scalar(text(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE NOT l.granted AND l.locktype = 'advisory' AND a.datname = current_database()")))
 
 
 # --- 10. statistics -----------------------------------------------------------------------------
