@@ -83,7 +83,7 @@ def _portable_rows(database: Database, low: int, high: int) -> Iterator[Row]:
     columns = [AuditLog.id, AuditLog.occurred_at, AuditLog.actor_id, AuditLog.action, AuditLog.resource_type,
                AuditLog.resource_id, AuditLog.ip_address, AuditLog.user_agent, AuditLog.details,
                AuditLog.prev_hash, AuditLog.hash]
-    query = select(*columns).where(AuditLog.id >= low, AuditLog.id < high).order_by(AuditLog.id)
+    query = select(*columns).where(AuditLog.id >= low, AuditLog.id <= high).order_by(AuditLog.id)
     with database.unit_of_work(readonly=True) as uow:
         for row in uow.session.execute(query.execution_options(yield_per=20_000)):
             values: Any = tuple(row)
@@ -106,7 +106,7 @@ def _broken_content(row_id: int, keyed: bool) -> str:
 
 
 def verify_segment(database: Database, low: int, high: int, checkpoint_id: int | None = None) -> Segment:
-    """Check content of every row in ``[low, high)`` and the links inside it (not the first row's link)."""
+    """Check content of every row with ``low <= id <= high`` and the links inside it (not the first row's link)."""
     if database.dialect == "postgresql":
         return _pg_segment(database, low, high, checkpoint_id)
     key = _key(database)
@@ -165,20 +165,26 @@ def _segment_in_child(settings: Settings, low: int, high: int, checkpoint_id: in
         database.dispose()
 
 
+#: Every id a row can have: a single segment reads them all, so a row slipped in at a negative id (the
+#: sequence never gives one) or at the very top is checked like any other.
+_ALL_IDS = (-(2**63), 2**63 - 1)
+
+
 def _bounds(database: Database, workers: int) -> list[tuple[int, int]]:
-    """Id ranges of about equal size for ``workers`` processes. The row count is estimated from the id
+    """Inclusive id ranges of about equal size for ``workers`` processes, from the lowest id to the highest
+    (rows appended after this moment are not part of this check). The row count is estimated from the id
     span (gaps are rare: rolled-back transactions; pruning removes a prefix): ``count(*)`` would read the
     whole table once more."""
     if workers <= 1:
-        return [(0, 2**63 - 1)]
+        return [_ALL_IDS]
     with database.unit_of_work(readonly=True) as uow:
         low, high = uow.session.execute(select(func.min(AuditLog.id), func.max(AuditLog.id))).one()
     if low is None or high - low + 1 < PARALLEL_FROM:
-        return [(0, 2**63 - 1)]
+        return [_ALL_IDS]
     parts = max(workers, min(workers * SEGMENTS_PER_WORKER, (high - low + 1) // MIN_SEGMENT))
     step = (high - low) // parts + 1
     cuts = [low + i * step for i in range(parts)] + [high + 1]
-    return list(itertools.pairwise(cuts))
+    return [(start, end - 1) for start, end in itertools.pairwise(cuts)]
 
 
 def _segments(database: Database, checkpoint_id: int | None, workers: int | None) -> list[Segment]:
