@@ -7,11 +7,14 @@ without passing a user through every call.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
+
+from stratlogic.errors import ValidationError
 
 
 class HasId(Protocol):
@@ -41,13 +44,35 @@ def current_actor() -> Actor:
 @contextmanager
 def acting_as(user: HasId | int | None, *, ip_address: str | None = None,
               user_agent: str | None = None) -> Iterator[Actor]:
-    """Record ``user`` as the actor of every change made inside the block (nested blocks override)."""
+    """Record ``user`` as the actor of every change made inside the block (nested blocks override).
+
+    The ip address is checked and written in its standard form, and the user agent cut to its column's
+    500 characters, before any row is hashed: the audit hash covers exactly what the database stores (a
+    PostgreSQL VARCHAR silently drops trailing spaces beyond its length, which would fail verification).
+
+    Raises:
+        ValidationError: ``ip_address`` is not an IPv4/IPv6 address, or ``user_agent`` holds NUL.
+    """
     user_id = user if isinstance(user, int) or user is None else user.id
-    token = _current.set(Actor(user_id, ip_address, user_agent[:500] if user_agent else None))
+    if user_agent is not None and "\x00" in user_agent:
+        raise ValidationError(f"user_agent {user_agent[:80]!r} holds a NUL character")
+    token = _current.set(Actor(user_id, _address(ip_address), user_agent[:500] if user_agent else None))
     try:
         yield _current.get()
     finally:
         _current.reset(token)
+
+
+def _address(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        normal = str(ipaddress.ip_address(value))
+    except ValueError:
+        normal = ""
+    if not normal or len(normal) > 45:
+        raise ValidationError(f"ip_address {value[:80]!r} is not an IPv4 or IPv6 address")
+    return normal
 
 
 __all__ = ["SYSTEM", "Actor", "acting_as", "current_actor"]

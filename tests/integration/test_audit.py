@@ -23,6 +23,7 @@ changes, ...); they now guard the fixes.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import itertools
 import json
 import multiprocessing
@@ -52,7 +53,8 @@ SECRET_KEY = "scraper.proxy_url"
 GENESIS_HASH = "0" * 64
 AUDIT_KEY = "k" * 32
 GUARD_DROPS = {
-    "postgresql": ("DROP TRIGGER audit_logs_no_update_delete ON audit_logs",),
+    "postgresql": ("DROP TRIGGER audit_logs_no_update_delete ON audit_logs",
+                   "DROP TRIGGER audit_logs_prefix_only ON audit_logs"),
     "sqlite": ("DROP TRIGGER audit_logs_no_update", "DROP TRIGGER audit_logs_no_delete"),
 }
 
@@ -527,6 +529,25 @@ def test_rows_carry_the_actor_inside_acting_as_and_none_outside(db: Database) ->
     assert verify(db).ok  # actor, ip and user agent are hashed like the rest
 
 
+@pytest.mark.parametrize("address", ["203.0.113.9" + " " * 40, "not an address", "1" * 50, "10.0.0.1\x00"])
+def test_an_actor_address_that_is_not_an_ip_is_refused_before_anything_is_written(db: Database,
+                                                                                  address: str) -> None:
+    """PostgreSQL would cut trailing spaces off the stored value and the row would no longer verify."""
+    start = tail_id(db)
+    with pytest.raises(ValidationError, match="is not an IPv4 or IPv6 address"), acting_as(None, ip_address=address):
+        make_users(db, 1)
+    assert trail(db, start) == []
+
+
+def test_an_actor_address_is_stored_in_its_standard_form_and_verifies(db: Database) -> None:
+    start = tail_id(db)
+    agent = "x" * 495 + " " * 10  # cut to its column's 500 characters before it is hashed
+    with acting_as(None, ip_address="2001:0DB8:0000:0000:0000:0000:0000:0001", user_agent=agent):
+        make_users(db, 1)
+    assert {(row.ip_address, row.user_agent) for row in trail(db, start)} == {("2001:db8::1", agent[:500])}
+    assert verify(db).ok
+
+
 # --- 5. the chain ---------------------------------------------------------------------------------
 
 
@@ -644,6 +665,22 @@ def test_forged_row_with_a_correct_hash_is_caught_at_the_next_link(db: Database)
     assert (report.ok, report.problem, report.bad_id) == (False, "link", rows[4].id)
 
 
+@pytest.mark.parametrize("forged_id", [-1, 2**63 - 1], ids=["below-every-id", "the-highest-id"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_row_slipped_in_at_an_id_the_sequence_never_gives_is_named(db: Database, forged_id: int, workers: int,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """No guard needs dropping to INSERT; verify must read every id there is, in one segment or several."""
+    verify_module = importlib.import_module("stratlogic.audit.verify")  # the package exports verify()
+    monkeypatch.setattr(verify_module, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(verify_module, "MIN_SEGMENT", 1)
+    make_users(db, 3)
+    raw_sql(db, "INSERT INTO audit_logs (id, occurred_at, action, resource_type, resource_id, details, prev_hash, "
+                f"hash) VALUES (:id, :at, 'user.deleted', 'user', '1', {json_slot(db, 'details')}, :junk, :junk)",
+            id=forged_id, at=stored_time(db, utcnow()), details="{}", junk="0" * 63 + "1")
+    report = verify(db, workers=workers)
+    assert (report.ok, report.bad_id) == (False, forged_id), report.message
+
+
 def test_swapped_rows_are_caught_naming_the_first(db: Database) -> None:
     make_users(db, 7)
     ids = [row.id for row in trail(db)]
@@ -753,6 +790,22 @@ def test_prune_before_cuts_exactly_the_prefix_and_stays_verifiable(db: Database)
         assert uow.session.scalar(text("SELECT count(*) FROM audit_prune_window")) == 0
     with pytest.raises((DBAPIError, StratLogicError), match="append-only"):
         raw_sql(db, "DELETE FROM audit_logs WHERE id = :id", id=after[0].id)
+
+
+@pytest.mark.parametrize("cut", ["the middle", "the end"])
+def test_a_prune_window_opened_by_hand_still_lets_only_the_oldest_rows_go(db: Database, cut: str) -> None:
+    """Anyone who can write audit_prune_window can open a window; it must not let rows go from the
+    middle or the end (which a chain without a checkpoint cannot see)."""
+    make_users(db, 4)
+    before = [(row.id, row.hash) for row in trail(db)]
+    doomed = before[2][0] if cut == "the middle" else before[-1][0]
+    with pytest.raises((DBAPIError, StratLogicError), match="append-only"), db.unit_of_work() as uow:
+        uow.session.execute(text("INSERT INTO audit_prune_window (max_id) VALUES (9223372036854775807)"))
+        uow.session.execute(text("DELETE FROM audit_logs WHERE id >= :id"), {"id": doomed})
+    assert [(row.id, row.hash) for row in trail(db)] == before
+    with db.unit_of_work() as uow:  # a real prefix still goes, window or prune_before alike
+        assert prune_before(uow, before[2][0]).rows == 2
+    assert verify(db).ok
 
 
 def test_prune_with_nothing_before_changes_nothing(db: Database) -> None:
