@@ -58,7 +58,10 @@ class Database:
         # Same pool and events; on SQLite its transactions begin DEFERRED so long reads never hold the lock.
         reader = self.engine.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
         self.readonly_session_factory = sessionmaker(reader, expire_on_commit=False)
-        install_write_lock(self.session_factory)  # writers serialise before their first row lock
+        # Writers serialise before their first row lock; a read-only unit that writes after all (or holds a
+        # nested writing unit) must too, or its audit rows would append to the chain without the lock.
+        install_write_lock(self.session_factory)
+        install_write_lock(self.readonly_session_factory)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Database:

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from stratlogic.audit import verify
 from stratlogic.db import Database
 from stratlogic.db.writelock import WRITE_LOCK
-from stratlogic.repositories import UserRepository
+from stratlogic.repositories import ConfigRepository, UserRepository
 from stratlogic.repositories.jobs import JobRepository
 from tests.conftest import make_settings
 
@@ -125,3 +126,18 @@ def test_a_rolled_back_savepoint_gives_the_lock_back_and_the_next_write_takes_it
         assert not _held_here(uow)  # PostgreSQL gave it back with the savepoint
         UserRepository(uow).create("after", "after@example.com")
         assert _held_here(uow)
+
+
+def test_a_write_inside_a_read_only_unit_still_takes_the_lock(pg_db: Database) -> None:
+    """Read-only is a hint (SQLite begins it deferred), not a licence to append to the chain unlocked: a
+    writing unit nested in a read-only one, and one after a nested unit that rolled back, take the lock."""
+    with pg_db.unit_of_work(readonly=True):
+        with pytest.raises(RuntimeError, match="undo"), pg_db.unit_of_work() as nested:
+            ConfigRepository(nested).set("jobs.lease_seconds", 60)
+            assert _held(pg_db)
+            raise RuntimeError("undo")  # the savepoint rolls back, and with it the lock
+        assert not _held(pg_db)
+        with pg_db.unit_of_work() as nested:
+            ConfigRepository(nested).set("jobs.lease_seconds", 90)
+            assert _held(pg_db)
+    assert verify(pg_db).ok
