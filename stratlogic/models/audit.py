@@ -46,7 +46,8 @@ class AuditLog(Base):
 
 class AuditPruneWindow(Base):
     """While a row here exists (inside the pruning transaction only), rows with ``id <= max_id`` may be
-    deleted from audit_logs: the one documented way to cut a prefix of the trail (see docs/audit.md).
+    deleted from audit_logs, oldest first (no older row may remain): the one documented way to cut a
+    prefix of the trail (see docs/audit.md).
     """
 
     __tablename__ = "audit_prune_window"
