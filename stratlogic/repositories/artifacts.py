@@ -89,9 +89,13 @@ class ArtifactRepository(Repository[Artifact]):
         """Every artifact of a job, oldest first."""
         return list(self.iterate({"job_id": job_id}))
 
-    def by_checksum(self, job_id: int, sha256: str) -> Artifact | None:
-        """The job's artifact with this content, if it already has one (for de-duplication)."""
-        found = self.list({"job_id": job_id, "sha256": sha256.lower()}, limit=1)
+    def by_checksum(self, job_id: int, sha256: str, *, bucket: str | None = None) -> Artifact | None:
+        """The job's artifact with this content (in ``bucket`` when given), if it already has one (for
+        de-duplication)."""
+        filters: dict[str, Any] = {"job_id": job_id, "sha256": sha256.lower()}
+        if bucket is not None:
+            filters["bucket"] = bucket
+        found = self.list(filters, limit=1)
         return found[0] if found else None
 
     def set_metadata(self, artifact_id: int, values: Mapping[str, Any]) -> None:

@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import re
+import stat
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -153,7 +154,7 @@ def _record(db: Database, store: ArtifactStore, job_id: int, key: str, filename:
     with db.unit_of_work() as uow:
         writelock.take(uow.session)  # check-then-insert under the one writer lock: no duplicate slips in
         artifacts = ArtifactRepository(uow)
-        existing = artifacts.by_checksum(job_id, digest)
+        existing = artifacts.by_checksum(job_id, digest, bucket=store.bucket)  # a copy in another store is no copy
         if existing is None:
             row = artifacts.add(Artifact(job_id=job_id, bucket=store.bucket, object_key=key, filename=filename,
                                          content_type=content_type, size_bytes=size, sha256=digest))
@@ -213,7 +214,9 @@ def _opened(source: Source) -> Iterator[tuple[BinaryIO, int | None]]:
         except OSError as exc:
             raise ValidationError(f"cannot read {str(path)!r}: {exc.strerror}") from None
         with handle:
-            yield handle, os.fstat(handle.fileno()).st_size
+            info = os.fstat(handle.fileno())
+            # a pipe, /dev/stdin or a /proc file says 0 bytes: only a regular file's size is its content's
+            yield handle, info.st_size if stat.S_ISREG(info.st_mode) else None
     else:
         yield source, _remaining(source)
 
@@ -268,12 +271,17 @@ def download_artifact(db: Database, store: ArtifactStore, artifact_id: int, targ
         target = target / check_filename(get_artifact(db, artifact_id).filename)
     if not target.parent.is_dir():
         raise ValidationError(f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist")
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    if len(target.name.encode()) > 255:
+        raise ValidationError(f"cannot write {target.name[:60]!r}…: the name is {len(target.name.encode())} bytes "
+                              "and a file name holds 255; give a file path to write to instead")
+    temp = target.with_name(f".{uuid.uuid4().hex}.part")  # short: the target's own name may be near the limit
     try:
         with open_artifact(db, store, artifact_id) as reader, temp.open("wb") as out:
             for chunk in reader.iter_chunks(CHUNK):
                 out.write(chunk)
         temp.replace(target)
+    except OSError as exc:
+        raise StorageError(f"could not write {str(target)!r}: {exc.strerror or exc}") from exc
     finally:
         temp.unlink(missing_ok=True)
     return target

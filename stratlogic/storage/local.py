@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from stratlogic.errors import InvalidKeyError, ObjectNotFoundError, StorageError
 from stratlogic.storage.base import (
@@ -32,6 +32,8 @@ from stratlogic.storage.base import (
 
 LOCAL_BUCKET = "local"
 _TMP, _META = ".tmp", ".meta"
+#: The longest last key segment, in bytes: file names hold 255, and its sidecar adds a dot and ".json".
+_MAX_NAME_BYTES = 249
 
 
 class LocalStore:
@@ -54,6 +56,10 @@ class LocalStore:
     # ----- paths -------------------------------------------------------------------------------------
     def _path(self, key: str) -> Path:
         path = self.root / check_key(key)
+        name = key.rpartition("/")[2]
+        if len(name.encode()) > _MAX_NAME_BYTES:  # its sidecar (".NAME.json") must fit a 255-byte file name
+            raise InvalidKeyError(key, f"its last segment is {len(name.encode())} bytes; a folder store holds "
+                                       f"at most {_MAX_NAME_BYTES}")
         resolved = path.resolve()
         if not resolved.is_relative_to(self.root):  # a symlink inside the root that points out of it
             raise InvalidKeyError(key, f"resolves outside the store root {self.root}")
@@ -84,8 +90,10 @@ class LocalStore:
         user = check_user_metadata(metadata)
         temp, sidecar_temp = self._temp(), self._temp()
         try:
-            size = self._write(stream, temp, length)
-            sidecar_temp.write_text(json.dumps({"content_type": content_type, "metadata": user}), encoding="utf-8")
+            size = self._write(stream, temp, length, key)
+            with sidecar_temp.open("w", encoding="utf-8") as out:
+                out.write(json.dumps({"content_type": content_type, "metadata": user}))
+                self._sync(out)
             target.parent.mkdir(parents=True, exist_ok=True)
             sidecar = self._sidecar(key)
             sidecar.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +103,8 @@ class LocalStore:
             except OSError:
                 sidecar.unlink(missing_ok=True)  # new data: the old sidecar would describe it wrongly
                 raise
+            self._sync_folder(target.parent)  # the renames themselves survive a power cut
+            self._sync_folder(sidecar.parent)
         except OSError as exc:  # the source stream or the disk failed
             raise StorageError(f"could not write {key!r} to {self.describe()}: {exc}") from exc
         finally:
@@ -102,24 +112,41 @@ class LocalStore:
             sidecar_temp.unlink(missing_ok=True)
         return StoredObject(key, size, content_type, user, _mtime(target))
 
-    def _write(self, stream: Readable, temp: Path, length: int) -> int:
+    def _write(self, stream: Readable, temp: Path, length: int, key: str) -> int:
         size = 0
         with temp.open("wb") as out:
             while chunk := stream.read(CHUNK if length < 0 else min(CHUNK, length - size) or 1):
                 out.write(chunk)
                 size += len(chunk)
                 if 0 <= length < size:
-                    raise StorageError(f"stream for {temp.name} is longer than the {length} bytes announced")
+                    raise StorageError(f"stream for {key!r} is longer than the {length} bytes announced")
             if 0 <= length != size:
-                raise StorageError(f"stream ended after {size} of the {length} bytes announced")
-            if self.fsync:
-                out.flush()
-                os.fsync(out.fileno())
+                raise StorageError(f"stream for {key!r} ended after {size} of the {length} bytes announced")
+            self._sync(out)
         return size
 
+    def _sync(self, out: IO[Any]) -> None:
+        if self.fsync:
+            out.flush()
+            os.fsync(out.fileno())
+
+    def _sync_folder(self, folder: Path) -> None:
+        """fsync a folder, so a rename into it is on disk (POSIX; a no-op where folders cannot be opened)."""
+        if not self.fsync or not hasattr(os, "O_DIRECTORY"):
+            return
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
     def delete(self, key: str) -> None:
-        """Remove the file and its sidecar; empty folders are left (harmless, and racing writers need them)."""
-        self._path(key).unlink(missing_ok=True)
+        """Remove the file and its sidecar; empty folders are left (harmless, and racing writers need them).
+        A key that is a folder of other keys here holds no object: nothing to delete, as on S3."""
+        path = self._path(key)
+        if path.is_dir():
+            return
+        path.unlink(missing_ok=True)
         self._sidecar(key).unlink(missing_ok=True)
         legacy = self._legacy_sidecar(key)
         if legacy.is_file():

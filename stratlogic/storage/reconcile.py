@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from stratlogic.db import Database
-from stratlogic.errors import ChecksumMismatchError, ObjectNotFoundError, StorageError
+from stratlogic.errors import ChecksumMismatchError, InvalidKeyError, ObjectNotFoundError, StorageError
 from stratlogic.repositories.artifacts import ArtifactRepository
 from stratlogic.storage._streams import VerifyingReader
 from stratlogic.storage.artifacts import StoredArtifact, object_metadata
@@ -175,9 +175,12 @@ def _reader(store: ArtifactStore, key: str, row: StoredArtifact) -> VerifyingRea
 
 
 def _repair(db: Database, store: ArtifactStore, finding: Finding, dry_run: bool, grace: timedelta) -> Finding:
-    if finding.kind is DriftKind.ORPHAN_OBJECT:
-        return _remove_orphan(store, finding, dry_run, grace)
-    return _restore(db, store, finding, dry_run)
+    try:
+        if finding.kind is DriftKind.ORPHAN_OBJECT:
+            return _remove_orphan(store, finding, dry_run, grace)
+        return _restore(db, store, finding, dry_run)
+    except InvalidKeyError as exc:  # an object someone else put in the bucket (".DS_Store"): not ours to touch
+        return replace(finding, action=f"left alone: {exc}")
 
 
 def _remove_orphan(store: ArtifactStore, finding: Finding, dry_run: bool, grace: timedelta) -> Finding:

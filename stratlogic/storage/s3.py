@@ -41,6 +41,9 @@ _META = "x-amz-meta-"
 
 def parse_endpoint(endpoint: str, secure: bool) -> tuple[str, bool]:
     """``host:port`` as the minio client wants it, and whether to use TLS (a URL scheme decides)."""
+    if "@" in endpoint:  # checked first: the value is then never echoed, credentials and all
+        raise ConfigError("STRATLOGIC_S3_ENDPOINT", "must not carry credentials: use STRATLOGIC_S3_ACCESS_KEY / "
+                                                    "STRATLOGIC_S3_SECRET_KEY")
     if "://" not in endpoint:
         host, is_secure = endpoint, secure
     else:
@@ -48,9 +51,6 @@ def parse_endpoint(endpoint: str, secure: bool) -> tuple[str, bool]:
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
             raise ConfigError("STRATLOGIC_S3_ENDPOINT", f"expected host:port or http(s)://host:port, got {endpoint!r}")
         host, is_secure = parts.netloc, parts.scheme == "https"
-    if "@" in host:
-        raise ConfigError("STRATLOGIC_S3_ENDPOINT", "must not carry credentials: use STRATLOGIC_S3_ACCESS_KEY / "
-                                                    "STRATLOGIC_S3_SECRET_KEY")
     return host.rstrip("/"), is_secure
 
 
@@ -162,10 +162,14 @@ class S3Store:
         user = check_user_metadata(metadata)
         self._ensure_bucket()
         counted = _Counting(stream, length, key)
+        # minio never stops its upload threads when an upload is abandoned midway (three threads left per
+        # abandoned upload). A stream of unknown length is the one abandoned on purpose (over the size limit),
+        # so it is sent one part at a time.
+        parallel = self.parallel_uploads if length >= 0 else 1
         with self._translated("upload", key):
             result = self.client.put_object(self.bucket, key, counted, length,  # type: ignore[arg-type]
                                             content_type=content_type, metadata=dict(user), part_size=self.part_size,
-                                            num_parallel_uploads=self.parallel_uploads)
+                                            num_parallel_uploads=parallel)
         return StoredObject(key, counted.size, content_type, user, etag=(result.etag or "").strip('"') or None)
 
     def delete(self, key: str) -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import errno
 import io
+import os
+import stat
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,13 +19,14 @@ import pytest
 from sqlalchemy import insert, update
 
 from stratlogic.db import Database
-from stratlogic.errors import ArtifactRejectedError, InvalidKeyError, StorageError
+from stratlogic.errors import ArtifactRejectedError, ConfigError, InvalidKeyError, StorageError, ValidationError
 from stratlogic.models import Artifact
 from stratlogic.repositories import ConfigRepository
-from stratlogic.storage import LocalStore, MetadataManager, open_artifact, reconcile, store_artifact
+from stratlogic.storage import LocalStore, MetadataManager, download_artifact, open_artifact, reconcile, store_artifact
 from stratlogic.storage.base import check_key
+from stratlogic.storage.s3 import parse_endpoint
 from stratlogic.storage.testing import SeaweedServer
-from tests.integration.storage_helpers import everything, new_job, s3_store
+from tests.integration.storage_helpers import MIB, Pattern, everything, new_job, s3_store
 from tests.integration.test_reconcile import invoke
 
 SQLITE = pytest.mark.parametrize("backend", [pytest.param("sqlite", marks=pytest.mark.sqlite)])
@@ -251,3 +255,121 @@ def test_cli_error_keeps_brackets_in_filenames(settings: object, db: Database, t
     result = invoke(env, "artifacts", "put", str(new_job(db)), str(empty))
     assert result.exit_code == 1
     assert "[draft] page.html" in result.stderr
+
+
+# ----- second review ---------------------------------------------------------------------------------------
+
+
+# Was: local.py: a key whose last segment fit a file name but not its sidecar's (".NAME.json") was written,
+# then the put failed and left the new object in place
+def test_local_key_whose_sidecar_cannot_fit_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "artifacts")
+    key = "jobs/1/" + "n" * 252
+    with pytest.raises(InvalidKeyError, match="252 bytes"):
+        store.put(io.BytesIO(b"new content"), key, "text/plain")
+    assert everything(store) == []
+    store.put(io.BytesIO(b"fits"), "jobs/1/" + "n" * 249, "text/plain")  # the longest that fits
+
+
+# Was: local.py delete of a key that is a folder of other keys raised a raw IsADirectoryError (S3: no-op)
+def test_local_delete_of_a_folder_key_deletes_nothing(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "artifacts")
+    store.put(io.BytesIO(b"y"), "x/y", "text/plain")
+    store.delete("x")
+    assert store.exists("x/y")
+
+
+# Was: local.py: only the temporary file was fsynced; the folders holding the renamed object and sidecar never
+# were, so after a power cut a committed row could point at nothing
+def test_local_put_syncs_the_folders_it_renamed_into(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[bool] = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        synced.append(stat.S_ISDIR(os.fstat(descriptor).st_mode))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    LocalStore(tmp_path / "artifacts").put(io.BytesIO(b"z"), "jobs/1/page.html", "text/html")
+    assert synced.count(False) == 2 and synced.count(True) == 2  # data and sidecar files; their two folders
+
+
+# Was: artifacts.py _opened: a source's size came from st_size, which is 0 for a pipe, so piped content was
+# refused as empty
+@SQLITE
+def test_a_piped_source_is_stored_whole(db: Database, tmp_path: Path) -> None:
+    fifo = tmp_path / "page.html"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(HTML,))
+    writer.start()
+    stored = store_artifact(db, LocalStore(tmp_path / "artifacts"), new_job(db), fifo, "page.html")
+    writer.join()
+    assert stored.size_bytes == len(HTML)
+
+
+# Was: artifacts.py download_artifact: the temporary name added 15 bytes to the target's, so a long (accepted)
+# filename could not be downloaded into a folder (raw OSError)
+@SQLITE
+def test_a_long_filename_downloads_into_a_folder_or_says_why_not(db: Database, tmp_path: Path) -> None:
+    store, job = LocalStore(tmp_path / "artifacts"), new_job(db)
+    near_limit = store_artifact(db, store, job, HTML, "页" * 84 + ".html")  # 257 bytes: over 255
+    fits = store_artifact(db, store, job, HTML + b" ", "页" * 83 + ".html")  # 254 bytes
+    out = tmp_path / "out"
+    out.mkdir()
+    assert download_artifact(db, store, fits.id, out).read_bytes() == HTML + b" "
+    with pytest.raises(ValidationError, match="257 bytes"):
+        download_artifact(db, store, near_limit.id, out)
+    assert download_artifact(db, store, near_limit.id, out / "page.html").read_bytes() == HTML
+
+
+# Was: s3.py parse_endpoint echoed an endpoint holding credentials before refusing it
+def test_an_s3_endpoint_with_credentials_is_refused_without_echoing_them() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_endpoint("https://AKIAEXAMPLE:VerySecretKey123@s3.example.com/bucket", True)
+    assert "VerySecretKey123" not in str(caught.value) and "AKIAEXAMPLE" not in str(caught.value)
+
+
+# Was: artifacts.py _record: the duplicate check ignored the bucket, so content already stored in another store
+# (the local folder, before moving to S3) was "found" and the new upload deleted: unreachable through S3
+@pytest.mark.s3
+@SQLITE
+def test_content_already_in_another_store_is_stored_again_in_this_one(db: Database, tmp_path: Path,
+                                                                    s3_server: SeaweedServer) -> None:
+    job, s3 = new_job(db), s3_store(s3_server)
+    first = store_artifact(db, LocalStore(tmp_path / "artifacts"), job, HTML, "index.html")
+    second = store_artifact(db, s3, job, HTML, "index.html")
+    assert (first.bucket, second.bucket, second.created) == ("local", s3.bucket, True)
+    with open_artifact(db, s3, second.id) as reader:
+        assert reader.read() == HTML
+    s3.delete(second.object_key)
+
+
+# Was: reconcile.py _repair: an object under the prefix that is not a valid key (".DS_Store") made --fix raise,
+# so no report came out and real orphans next to it stayed
+@pytest.mark.s3
+@SQLITE
+def test_reconcile_fix_leaves_a_foreign_object_alone_and_goes_on(db: Database, s3_server: SeaweedServer) -> None:
+    store = s3_store(s3_server)
+    foreign, orphan = f"{store.prefix}jobs/9/.DS_Store", f"{store.prefix}jobs/9/old/page.html"
+    store.client.put_object(store.bucket, foreign, io.BytesIO(b"x"), 1)
+    store.put(io.BytesIO(b"orphan"), orphan, "text/html")
+    report = reconcile(db, store, fix=True, grace=timedelta(0))
+    actions = {finding.key: (finding.fixed, finding.action) for finding in report.findings}
+    assert actions[orphan] == (True, "deleted the orphan object")
+    assert not actions[foreign][0] and actions[foreign][1].startswith("left alone")
+    store.client.remove_object(store.bucket, foreign)
+
+
+# Was: s3.py put: minio never stops its three upload threads when an upload is abandoned midway, as one over
+# the size limit is; every refused upload of unknown length left three threads behind
+@pytest.mark.s3
+@SQLITE
+def test_refused_uploads_of_unknown_length_leave_no_threads_behind(db: Database, s3_server: SeaweedServer) -> None:
+    store, job = s3_store(s3_server), new_job(db)
+    configure(db, **{"artifacts.max_size_bytes": 11 * MIB, "artifacts.allowed_content_types": ["*/*"]})
+    store_threads = threading.active_count()
+    for _ in range(3):
+        with pytest.raises(ArtifactRejectedError, match="larger than the limit"):
+            store_artifact(db, store, job, Pattern(12 * MIB), "big.bin")  # type: ignore[arg-type]
+    assert threading.active_count() == store_threads
+    assert everything(store) == []
