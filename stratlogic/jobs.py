@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from sqlalchemy import func, select
@@ -25,10 +25,13 @@ from stratlogic.db import Database, UnitOfWork
 from stratlogic.db.actor import current_actor
 from stratlogic.db.errors import translated, translated_driver
 from stratlogic.errors import ValidationError
-from stratlogic.models import JobStatus, ScrapingJob, utcnow
+from stratlogic.models import Artifact, JobStatus, ScrapingJob, utcnow
 from stratlogic.repositories import _claim, _trail
 from stratlogic.repositories.config import recent_config
 from stratlogic.repositories.jobs import FINISHED, Clock, JobRepository, check_claim
+
+if TYPE_CHECKING:
+    from stratlogic.storage.base import ArtifactStore
 
 Archive = Callable[[UnitOfWork, list[int]], None]
 Row = tuple[object, ...]
@@ -49,11 +52,14 @@ class CleanupReport:
 
 
 def cleanup(database: Database, older_than: datetime, *, statuses: Sequence[JobStatus | str] = FINISHED,
-            dry_run: bool = True, batch_size: int = 1000, archive: Archive | None = None) -> CleanupReport:
+            dry_run: bool = True, batch_size: int = 1000, archive: Archive | None = None,
+            store: ArtifactStore | None = None) -> CleanupReport:
     """Delete finished jobs that finished before ``older_than``, a batch per transaction.
 
     Artifacts and their metadata rows go with their job (ON DELETE CASCADE); each job's audit row lists
-    them. With ``dry_run`` (the default) nothing is deleted and the report says what would be.
+    them. Their objects in ``store`` are removed once each batch has committed (without a store they stay,
+    for ``artifacts reconcile --fix``). With ``dry_run`` (the default) nothing is deleted and the report
+    says what would be.
     """
     wanted = [_status(s) for s in statuses]
     if not 1 <= batch_size <= 10_000:
@@ -77,7 +83,13 @@ def cleanup(database: Database, older_than: datetime, *, statuses: Sequence[JobS
                                                    .where(ScrapingJob.id.in_(ids))).all())
             if archive is not None:
                 archive(uow, ids)
+            objects = dict(uow.session.execute(select(Artifact.object_key, Artifact.bucket)
+                                               .where(Artifact.job_id.in_(ids))).all()) if store else {}
             jobs.delete_ids(ids)
+        if store is not None:
+            from stratlogic.storage.artifacts import remove_objects  # not imported by every worker
+
+            remove_objects(store, objects, "its job was cleaned up")
         batches += 1
         for status in statuses_of.values():
             deleted[status.value] = deleted.get(status.value, 0) + 1

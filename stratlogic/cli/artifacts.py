@@ -18,6 +18,7 @@ from stratlogic.repositories.artifacts import ArtifactRepository
 from stratlogic.storage import (
     ReconcileReport,
     StoredArtifact,
+    delete_artifact,
     download_artifact,
     get_artifact,
     open_artifact,
@@ -150,6 +151,17 @@ def url(
                                f"store {store.describe()}")
         link = store.presigned_url(artifact.object_key, _duration(expires, "--expires"))
     out.print(link, markup=False, soft_wrap=True)
+
+
+@app.command("rm")
+def remove(artifact_id: Annotated[int, typer.Argument(help="The artifact's id.")]) -> None:
+    """Delete an artifact: its row, metadata and audit row, then its stored object.
+
+    Example: stratlogic artifacts rm 7
+    """
+    with cli_errors():
+        gone = delete_artifact(database(), store_from_settings(settings()), artifact_id)
+    err.print(f"deleted artifact {gone.id} ({gone.filename}, {gone.size_bytes} bytes) and its object", markup=False)
 
 
 @app.command("reconcile")

@@ -12,11 +12,12 @@ import typer
 from rich.table import Table
 
 from stratlogic import jobs as job_services
-from stratlogic.cli._common import cli_errors, database, err, out
+from stratlogic.cli._common import cli_errors, database, err, out, settings
 from stratlogic.errors import ValidationError
 from stratlogic.models import JobStatus, ScrapingJob, utcnow
 from stratlogic.repositories.audit import AuditRepository
 from stratlogic.repositories.jobs import JobRepository
+from stratlogic.storage.factory import store_from_settings
 
 app = typer.Typer(help="List, inspect and steer scraping jobs.", no_args_is_help=True)
 _AGE = re.compile(r"^(\d+)([dhm])$")
@@ -170,5 +171,6 @@ def cleanup(
             return
         if not yes and not (sys.stdin.isatty() and typer.confirm("delete them?")):
             raise ValidationError("not confirmed: pass --yes to delete without a prompt")
-        report = job_services.cleanup(db, cut, statuses=statuses, dry_run=False, batch_size=batch_size)
+        report = job_services.cleanup(db, cut, statuses=statuses, dry_run=False, batch_size=batch_size,
+                                      store=store_from_settings(settings()))
     err.print(f"deleted {report.total} job(s) in {report.batches} batch(es): {json.dumps(report.by_status)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from stratlogic.storage.artifacts import (
     StoredArtifact,
     artifact_policy,
+    delete_artifact,
     download_artifact,
     get_artifact,
     open_artifact,
@@ -45,6 +46,7 @@ __all__ = [
     "StoredObject",
     "artifact_policy",
     "check_key",
+    "delete_artifact",
     "download_artifact",
     "get_artifact",
     "open_artifact",

@@ -265,6 +265,30 @@ def open_artifact(db: Database, store: ArtifactStore, artifact_id: int, *, verif
     return VerifyingReader(body, artifact.size_bytes, artifact.sha256 if verify else None, mismatch)
 
 
+def delete_artifact(db: Database, store: ArtifactStore, artifact_id: int) -> StoredArtifact:
+    """Delete an artifact: its row, metadata and audit row in one transaction, then its object.
+
+    In that order, so a failure never leaves a row without its object; an object whose removal fails is
+    logged and left for ``reconcile --fix`` (an orphan). An artifact of another bucket is refused untouched.
+    """
+    with db.unit_of_work() as uow:
+        artifacts = ArtifactRepository(uow)
+        found = StoredArtifact.of(artifacts.get(artifact_id), created=False)
+        if found.bucket != store.bucket:
+            raise StorageError(f"artifact {artifact_id} is in bucket {found.bucket!r}, not in the configured store "
+                               f"{store.describe()}; nothing was deleted")
+        artifacts.delete(artifact_id)
+    _remove(store, found.object_key, f"artifact {artifact_id} was deleted")
+    return found
+
+
+def remove_objects(store: ArtifactStore, keys: Mapping[str, str], why: str) -> None:
+    """Remove objects whose rows are gone (``keys``: object key -> bucket), those of this store's bucket."""
+    for key, bucket in keys.items():
+        if bucket == store.bucket:
+            _remove(store, key, why)
+
+
 def download_artifact(db: Database, store: ArtifactStore, artifact_id: int, target: Path) -> Path:
     """Write the artifact to ``target`` (a file, or a folder to put its filename in), verified, atomically."""
     if target.is_dir():
@@ -287,5 +311,5 @@ def download_artifact(db: Database, store: ArtifactStore, artifact_id: int, targ
     return target
 
 
-__all__ = ["Source", "StoredArtifact", "artifact_policy", "download_artifact", "get_artifact", "object_key",
-           "object_metadata", "open_artifact", "store_artifact"]
+__all__ = ["Source", "StoredArtifact", "artifact_policy", "delete_artifact", "download_artifact", "get_artifact",
+           "object_key", "object_metadata", "open_artifact", "remove_objects", "store_artifact"]

@@ -16,13 +16,31 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, select, update
 
+from stratlogic.audit import verify
 from stratlogic.db import Database
-from stratlogic.errors import ArtifactRejectedError, ConfigError, InvalidKeyError, StorageError, ValidationError
-from stratlogic.models import Artifact
-from stratlogic.repositories import ConfigRepository
-from stratlogic.storage import LocalStore, MetadataManager, download_artifact, open_artifact, reconcile, store_artifact
+from stratlogic.errors import (
+    ArtifactRejectedError,
+    ConfigError,
+    InvalidKeyError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
+from stratlogic.jobs import cleanup
+from stratlogic.models import Artifact, ArtifactMetadata, AuditLog, ScrapingJob, utcnow
+from stratlogic.repositories import ArtifactRepository, ConfigRepository
+from stratlogic.repositories.jobs import JobRepository
+from stratlogic.storage import (
+    LocalStore,
+    MetadataManager,
+    delete_artifact,
+    download_artifact,
+    open_artifact,
+    reconcile,
+    store_artifact,
+)
 from stratlogic.storage.base import check_key
 from stratlogic.storage.s3 import parse_endpoint
 from stratlogic.storage.testing import SeaweedServer
@@ -373,3 +391,52 @@ def test_refused_uploads_of_unknown_length_leave_no_threads_behind(db: Database,
             store_artifact(db, store, job, Pattern(12 * MIB), "big.bin")  # type: ignore[arg-type]
     assert threading.active_count() == store_threads
     assert everything(store) == []
+
+
+# Was: no way to delete an artifact with its object: ArtifactRepository.delete and a job's clean-up removed rows
+# and left every object behind as an orphan
+@SQLITE
+def test_deleting_an_artifact_removes_its_row_metadata_and_object(settings: object, db: Database,
+                                                                  tmp_path: Path) -> None:
+    store, job = LocalStore(tmp_path / "artifacts"), new_job(db)
+    kept = store_artifact(db, store, job, HTML, "kept.html")
+    doomed = store_artifact(db, store, job, HTML + b"!", "doomed.html", metadata={"http_status": 200})
+    foreign = LocalStore(tmp_path / "artifacts")
+    foreign.bucket = "elsewhere"
+    with pytest.raises(StorageError, match="nothing was deleted"):
+        delete_artifact(db, foreign, doomed.id)
+    assert store.exists(doomed.object_key)
+    gone = delete_artifact(db, store, doomed.id)
+    assert gone.id == doomed.id and not store.exists(doomed.object_key) and store.exists(kept.object_key)
+    with pytest.raises(NotFoundError), db.unit_of_work(readonly=True) as uow:
+        ArtifactRepository(uow).get(doomed.id)
+    with db.unit_of_work(readonly=True) as uow:
+        assert uow.session.scalar(select(func.count()).select_from(ArtifactMetadata)) == 0
+        [row] = uow.session.scalars(select(AuditLog).where(AuditLog.action == "artifact.deleted"))
+        assert row.resource_id == str(doomed.id)
+    assert verify(db).ok
+    env = {"STRATLOGIC_HOME": str(tmp_path), "STRATLOGIC_DATABASE_URL": settings.database_url,  # type: ignore[attr-defined]
+           "STRATLOGIC_ARTIFACT_STORE": f"file:{store.root}"}
+    removed = invoke(env, "artifacts", "rm", str(kept.id))
+    assert removed.exit_code == 0 and not store.exists(kept.object_key), removed.output
+    assert invoke(env, "artifacts", "rm", str(kept.id)).exit_code == 1  # already gone: named, exit 1
+
+
+# Was: jobs.cleanup deleted the artifacts' rows with their jobs and left their objects behind
+@SQLITE
+def test_cleaning_up_jobs_removes_their_artifacts_objects(db: Database, tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "artifacts")
+    with_store, without_store = new_job(db, "a"), new_job(db, "b")
+    objects = {job: store_artifact(db, store, job, HTML + str(job).encode(), "p.html").object_key
+               for job in (with_store, without_store)}
+    with db.unit_of_work() as uow:
+        for job in (with_store, without_store):
+            JobRepository(uow).cancel(job)
+    later = utcnow() + timedelta(days=1)
+    with db.unit_of_work() as uow:
+        uow.session.execute(update(ScrapingJob).where(ScrapingJob.id == without_store)
+                            .values(finished_at=later + timedelta(days=1)))  # not old enough for the first pass
+    assert cleanup(db, later, dry_run=False, store=store).total == 1
+    assert not store.exists(objects[with_store]) and store.exists(objects[without_store])
+    assert cleanup(db, later + timedelta(days=2), dry_run=False).total == 1  # no store: the object stays
+    assert store.exists(objects[without_store])
