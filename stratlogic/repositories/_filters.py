@@ -30,6 +30,9 @@ OPERATORS: dict[Kind, tuple[str, ...]] = {
     "bool": ("eq", "isnull"),
 }
 _MIN_INT, _MAX_INT = -(2**63), 2**63 - 1
+#: The most values an ``in`` / ``not_in`` filter takes: each is a bound parameter, and PostgreSQL takes at
+#: most 65,535 in one statement (pass more as several calls, or filter on something else).
+MAX_IN_VALUES = 10_000
 _TRUE, _FALSE = {"true", "1", "yes", "y", "on"}, {"false", "0", "no", "n", "off"}
 
 
@@ -129,8 +132,12 @@ def parse_sort(values: str | Sequence[str] | None, fields: Mapping[str, Field], 
     """Turn ``["-created_at", "username"]`` (or ``"-created_at,username"``) into Orders."""
     if isinstance(values, str):
         values = [part.strip() for part in values.split(",") if part.strip()]
+    if values is not None and not isinstance(values, Sequence):
+        raise ValidationError(f"sort must be field names like '-created_at', got {values!r}")
     orders = []
     for spec in values or default:
+        if not isinstance(spec, str):
+            raise ValidationError(f"sort must be field names like '-created_at', got {spec!r}")
         name = spec.removeprefix("-").removeprefix("+")
         if name not in fields:
             raise InvalidFilterError(f"unknown sort field {name!r} for {resource}", field=name, allowed=fields)
@@ -145,9 +152,12 @@ def _coerce_for(field: Field, op: str, value: Any, key: str) -> Any:
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, Iterable):
             raise ValidationError(f"filter {key}: expected a list of values, got {value!r}")
+        items = list(items)
+        if len(items) > MAX_IN_VALUES:
+            raise ValidationError(f"filter {key}: {len(items)} values, more than the {MAX_IN_VALUES} one filter takes")
         return [_coerce(field, item, key) for item in items]
     if op in ("contains", "startswith"):
-        return str(value)
+        return _coerce(field, value, key, kind="text")
     return _coerce(field, value, key)
 
 
@@ -163,7 +173,11 @@ def _coerce(field: Field, value: Any, key: str, kind: Kind | None = None) -> Any
 def _as_text(_field: Field, value: Any) -> str:
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         raise TypeError(f"expected text, got {type(value).__name__}")
-    return str(value)
+    text = str(value)
+    if "\x00" in text:
+        raise ValueError("text cannot hold NUL")
+    text.encode("utf-8")  # a lone surrogate (UnicodeEncodeError is a ValueError) no database can store
+    return text
 
 
 def _as_number(_field: Field, value: Any) -> int | float:

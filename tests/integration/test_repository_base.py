@@ -301,6 +301,10 @@ BAD_VALUES: list[tuple[dict[str, Any], list[str]]] = [
     pytest.param({"created_at__gte": "0001-01-01T00:00:00+05:00"},
                  ["filter created_at__gte:", "'0001-01-01T00:00:00+05:00'"]),
     pytest.param({"id": "99999999999999999999"}, ["filter id:", "'99999999999999999999'"]),
+    pytest.param({"username": "a\x00b"}, ["filter username:", "NUL"], id="nul"),
+    pytest.param({"username__contains": "a\x00"}, ["filter username__contains:", "NUL"], id="nul-contains"),
+    pytest.param({"username": "caf\udce9"}, ["filter username:", "surrogate"], id="lone-surrogate"),
+    pytest.param({"id__in": list(range(10_001))}, ["filter id__in:", "10001 values"], id="too-many-in"),
 ]
 
 
@@ -326,6 +330,12 @@ BAD_SORTS: list[tuple[Any, str]] = [
     ("--username", "-username"),
     (["updated_at"], "updated_at"),
 ]
+
+
+@pytest.mark.parametrize("sort", [5, [None], {"username": 1}])
+def test_a_sort_that_is_not_field_names_is_refused(db: Database, sort: Any) -> None:
+    with db.unit_of_work() as uow, pytest.raises(ValidationError, match="sort must be field names"):
+        UserRepository(uow).list(sort=sort)
 
 
 @pytest.mark.parametrize(("sort", "field"), BAD_SORTS, ids=[str(c[0]) for c in BAD_SORTS])
