@@ -62,20 +62,33 @@ class CursorCodec:
             raise ValidationError("invalid cursor: not a cursor this package made") from None
         if not hmac.compare_digest(self._sign(raw), signature):
             raise ValidationError("invalid cursor: it was altered or made by another installation")
-        data = json.loads(raw)
-        if data["q"] != query:
+        malformed = ValidationError("invalid cursor: not a cursor this package made")
+        try:  # signed, yet perhaps not shaped as this package writes them
+            data = json.loads(raw)
+            belongs = data["q"] == query
+        except (KeyError, TypeError, ValueError):
+            raise malformed from None
+        if not belongs:
             raise ValidationError("cursor does not belong to this query: the filters or sort order changed; "
                                   "start again from the first page")
-        return [_revive(order, value) for order, value in zip(orders, data["v"], strict=True)]
+        try:
+            return [_revive(order, value) for order, value in zip(orders, data["v"], strict=True)]
+        except (KeyError, TypeError, ValueError):
+            raise malformed from None
 
 
 def _revive(order: Order, value: Any) -> Any:
+    """A sort-key value from its JSON form, checked against the field's kind (TypeError/ValueError if not)."""
     if value is None:
         return None
-    if order.field.kind == "datetime":
+    kind = order.field.kind
+    if kind == "datetime":
         return datetime.fromisoformat(value)
-    if order.field.kind == "enum" and order.field.enum_type is not None:
+    if kind == "enum" and order.field.enum_type is not None:
         return order.field.enum_type(value)
+    expected = {"number": (int, float), "text": (str,), "bool": (bool,)}.get(kind, (object,))
+    if not isinstance(value, expected) or (kind == "number" and isinstance(value, bool)):
+        raise TypeError(f"{order.field.name}: {value!r} is not a {kind}")
     return value
 
 

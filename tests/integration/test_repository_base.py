@@ -17,6 +17,8 @@ guard the fixes.
 
 from __future__ import annotations
 
+import base64
+import json
 import random
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -598,6 +600,29 @@ def test_cursor_reused_with_other_filters_or_sort_is_refused(
         assert cursor is not None
         with pytest.raises(ValidationError, match="does not belong"):
             repo.page(reused_with.get("filters"), sort=reused_with["sort"], limit=5, cursor=cursor)
+
+
+@pytest.mark.parametrize("change", [
+    lambda data: {**data, "v": ["not a number"]},
+    lambda data: {**data, "v": [True]},
+    lambda data: {"v": data["v"]},
+    lambda data: [data],
+    lambda data: {**data, "v": 5},
+], ids=["text-for-a-number", "bool-for-a-number", "no-query", "a-list", "values-not-a-list"])
+def test_a_signed_cursor_of_the_wrong_shape_is_refused(db: Database, many: list[int],
+                                                      change: Callable[[Any], Any]) -> None:
+    """Whoever knows the signing key (it is derived, not secret on SQLite) may sign anything: the payload's
+    shape is checked too, so a forged cursor is one clear error, never a KeyError or a wrong query."""
+    with db.unit_of_work(readonly=True) as uow:
+        repo = UserRepository(uow)
+        cursor = repo.page(sort="id", limit=5).next_cursor
+        assert cursor is not None
+        body = cursor.partition(".")[0]
+        data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        raw = json.dumps(change(data)).encode()
+        forged = base64.urlsafe_b64encode(raw).decode().rstrip("=") + "." + repo._codec()._sign(raw)
+        with pytest.raises(ValidationError, match="invalid cursor: not a cursor this package made"):
+            repo.page(sort="id", limit=5, cursor=forged)
 
 
 def test_cursor_accepts_the_same_query_spelled_differently(db: Database, many: list[int]) -> None:
