@@ -166,11 +166,30 @@ def hash_password(password: str, *, username: str | None = None, email: str | No
     return _HASHER.hash(password)
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """An argon2id hash of a random secret, made once with the module's parameters.
+
+    Checking a password against it when there is no real hash costs as much as a real check, so the time
+    a failed login takes does not tell whether the user exists, is active or has a password.
+    """
+    return _HASHER.hash(secrets.token_urlsafe(32))
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    """Run argon2's check, turning every refusal into False."""
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError, UnicodeEncodeError):
+        return False
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """Tell whether a password matches a stored hash, without ever raising.
+    """Tell whether a password matches a stored hash, without ever raising, in about the same time always.
 
     Args:
-        password_hash: The stored hash, or None when the user has no usable password.
+        password_hash: The stored hash, or None when the user has no usable password (or does not exist):
+            the password is then checked against a dummy hash, so the answer takes as long as a real one.
         password: The password to check.
 
     Returns:
@@ -178,11 +197,9 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         a None hash, or a malformed hash.
     """
     if password_hash is None:
+        _verify(_dummy_hash(), password)
         return False
-    try:
-        return _HASHER.verify(password_hash, password)
-    except (VerificationError, InvalidHashError, UnicodeEncodeError):
-        return False
+    return _verify(password_hash, password)
 
 
 def rehash_verified(password: str) -> str:

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from stratlogic.models.artifact import Artifact
     from stratlogic.models.user import User
 
+#: The longest lease a claim or heartbeat may ask for (a week); here so that both the job repository and
+#: the configuration schema (``jobs.lease_seconds``) can use it without importing each other.
+MAX_LEASE_SECONDS = 7 * 86_400
 #: Statuses in which a job is still alive (a dedupe key is unique among these).
 ACTIVE = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.RUNNING)
 ACTIVE_SQL = "status IN ('pending', 'queued', 'running')"

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Annotated, Any, ClassVar, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, NoReturn, get_args, get_origin
 
 from pydantic import ConfigDict, TypeAdapter
 from pydantic import Field as Constraint
@@ -23,8 +23,12 @@ from stratlogic.db.actor import current_actor
 from stratlogic.errors import ValidationError
 from stratlogic.models import SystemConfig
 from stratlogic.models.audit_rules import AuditAction
+from stratlogic.models.job import MAX_LEASE_SECONDS
 from stratlogic.repositories import _trail
-from stratlogic.repositories.base import Repository, same
+from stratlogic.repositories.base import Filters, Repository, Sort, same
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MASK = "***"
 
@@ -51,17 +55,32 @@ class ConfigKey:
         return base.__name__ if get_origin(base) is None and isinstance(base, type) else str(base)
 
     def validate(self, value: Any) -> Any:
-        """The value, checked against the declared type; raises ValidationError naming the key and type."""
+        """The value, checked against the declared type; raises ValidationError naming the key and type.
+
+        A secret key's value is never repeated in the error (it is often the secret, slightly mistyped), nor
+        kept in it: the error is raised outside the ``except`` so pydantic's, which holds the value, is not
+        chained to it.
+        """
         try:
             return self.adapter.validate_python(value)
         except PydanticError as exc:
             problem = exc.errors(include_url=False)[0]["msg"]
-            raise ValidationError(f"config {self.key!r} expects {self.type_name}, got {value!r} "
-                                  f"({type(value).__name__}): {problem}") from None
+        raise ValidationError(f"config {self.key!r} expects {self.type_name}, got {self.shown(value)!r} "
+                              f"({type(value).__name__}): {problem}")
+
+    def shown(self, value: Any) -> Any:
+        """The value as people may see it: a secret key's masked unless empty (so "not set" stays visible)."""
+        return MASK if self.secret and value not in ("", None) else value
 
 
 PositiveInt = Annotated[int, Constraint(ge=1)]
 PositiveFloat = Annotated[float, Constraint(gt=0)]
+MAX_BACKOFF_SECONDS = 86_400.0
+"""A retry delay longer than a day is a typo; unbounded, it overflows the date arithmetic of every retry."""
+MAX_RETENTION_DAYS = 36_500
+"""A century: more than any retention policy needs, and far from what a date can hold."""
+LeaseSeconds = Annotated[int, Constraint(ge=1, le=MAX_LEASE_SECONDS)]
+BackoffSeconds = Annotated[float, Constraint(gt=0, le=MAX_BACKOFF_SECONDS)]
 
 DECLARED: dict[str, ConfigKey] = {k.key: k for k in [
     ConfigKey("artifacts.max_size_bytes", PositiveInt, 100 * 1024 * 1024,
@@ -72,11 +91,12 @@ DECLARED: dict[str, ConfigKey] = {k.key: k for k in [
               "Content types an artifact may have."),
     ConfigKey("jobs.default_max_retries", Annotated[int, Constraint(ge=0, le=100)], 3,
               "Retries a new job gets unless it says otherwise."),
-    ConfigKey("jobs.lease_seconds", PositiveInt, 300,
+    ConfigKey("jobs.lease_seconds", LeaseSeconds, 300,
               "How long a claim lasts without a heartbeat before the job is recovered."),
-    ConfigKey("jobs.backoff_base_seconds", PositiveFloat, 30.0, "First retry delay; doubles each attempt."),
-    ConfigKey("jobs.backoff_max_seconds", PositiveFloat, 3600.0, "Longest retry delay."),
-    ConfigKey("audit.retention_days", PositiveInt, 365, "Audit rows older than this may be archived."),
+    ConfigKey("jobs.backoff_base_seconds", BackoffSeconds, 30.0, "First retry delay; doubles each attempt."),
+    ConfigKey("jobs.backoff_max_seconds", BackoffSeconds, 3600.0, "Longest retry delay."),
+    ConfigKey("audit.retention_days", Annotated[int, Constraint(ge=1, le=MAX_RETENTION_DAYS)], 365,
+              "Audit rows older than this may be archived."),
     ConfigKey("reports.default_window_days", PositiveInt, 30, "Window the reports cover by default."),
     ConfigKey("scraper.user_agent", str, "StratLogicBot/1.0", "User-Agent header scrapers send."),
     ConfigKey("scraper.rate_limit_per_second", PositiveFloat, 1.0, "Requests per second per target host."),
@@ -150,6 +170,29 @@ class ConfigRepository(Repository[SystemConfig]):
         self.uow.database.cache[f"config:{key}"] = (time.monotonic(), value)
         return value
 
+    def add(self, entity: SystemConfig) -> NoReturn:
+        """Refused: a row added directly would skip the declared key, type and secret flag."""
+        raise _use_set("add")
+
+    def add_many(self, rows: Sequence[Mapping[str, Any]]) -> NoReturn:
+        """Refused: rows inserted in bulk would skip the declared key, type and secret flag."""
+        raise _use_set("add_many")
+
+    def upsert_many(self, rows: Sequence[Mapping[str, Any]], *, conflict: Sequence[str],
+                    update_fields: Sequence[str] | None = None) -> NoReturn:
+        """Refused: rows upserted in bulk would skip the declared key, type and secret flag."""
+        raise _use_set("upsert_many")
+
+    def frame(self, filters: Filters = None, *, sort: Sort = None, limit: int = 1000,
+              offset: int = 0) -> pd.DataFrame:
+        """The stored rows as a DataFrame, secret values masked (frames get printed, logged and saved)."""
+        frame = super().frame(filters, sort=sort, limit=limit, offset=offset)
+        if not frame.empty:
+            frame["value"] = [_shown(key, bool(flag), value)
+                              for key, flag, value in zip(frame["key"], frame["is_secret"], frame["value"],
+                                                          strict=True)]
+        return frame
+
     def _forget(self, key: str) -> None:
         self.uow.database.cache.pop(f"config:{key}", None)
 
@@ -213,10 +256,21 @@ class ConfigRepository(Repository[SystemConfig]):
 
     @staticmethod
     def _entry(spec: ConfigKey, row: SystemConfig | None) -> ConfigEntry:
-        value = spec.default if row is None else row.value
-        shown = MASK if spec.secret and value not in ("", None) else value
+        shown = spec.shown(spec.default if row is None else row.value)
         return ConfigEntry(spec.key, shown, spec.type_name, spec.description, spec.secret, row is None,
                            row.updated_by_id if row else None, row.updated_at if row else None)
+
+
+def _shown(key: str, is_secret: bool, value: Any) -> Any:
+    """A stored value as people may see it: masked when its key is declared secret or its row says so."""
+    spec = DECLARED.get(key)
+    secret = is_secret or (spec is not None and spec.secret)
+    return MASK if secret and value not in ("", None) else value
+
+
+def _use_set(method: str) -> ValidationError:
+    return ValidationError(f"config: {method} is not available; set keys one at a time with "
+                           "ConfigRepository.set(key, value), which checks the declared key and type")
 
 
 _MISS = object()

@@ -30,7 +30,7 @@ from stratlogic.db.actor import current_actor
 from stratlogic.errors import ConcurrentUpdateError, ConflictError, InvalidTransitionError, ValidationError
 from stratlogic.models import Artifact, JobStatus, ScrapingJob, UTCDateTime, utcnow
 from stratlogic.models.audit_rules import AuditAction
-from stratlogic.models.job import ACTIVE, TRANSITIONS
+from stratlogic.models.job import ACTIVE, MAX_LEASE_SECONDS, TRANSITIONS
 from stratlogic.repositories import _claim, _trail
 from stratlogic.repositories._errors import integrity
 from stratlogic.repositories.base import Filters, Repository
@@ -393,9 +393,6 @@ def check_claim(worker_id: str, n: int, lease_seconds: int | None = None) -> Non
     check_lease(lease_seconds)
 
 
-#: The longest lease a claim or heartbeat may ask for (a week).
-MAX_LEASE_SECONDS = 7 * 86_400
-
 
 def check_lease(lease_seconds: int | None) -> None:
     """A lease must be a whole number of seconds, at least 1: a zero or negative one would hand the job
@@ -447,4 +444,4 @@ def _progress_changes(job: ScrapingJob, progress: Progress) -> dict[str, int]:
     return changes
 
 
-__all__ = ["FINISHED", "JobRepository", "JobStats", "Progress", "RecoveryResult", "check_claim"]
+__all__ = ["FINISHED", "MAX_LEASE_SECONDS", "JobRepository", "JobStats", "Progress", "RecoveryResult", "check_claim"]

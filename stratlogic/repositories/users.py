@@ -139,10 +139,13 @@ class UserRepository(Repository[User]):
     def authenticate(self, username: str, password: str) -> User | None:
         """The active user whose password matches, recording the login; None otherwise (never says why).
 
-        A hash made with older argon2 parameters is replaced by one with the current parameters.
+        The password is always run through argon2 (against a dummy hash for an unknown user or one without
+        password) and activity is checked only afterwards, so the time taken does not reveal which users
+        exist. A hash made with older argon2 parameters is replaced by one with the current parameters.
         """
         user = self.session.scalar(select(User).where(User.username == username.strip().lower()))
-        if user is None or not user.is_active or not verify_password(user.password_hash, password):
+        matches = verify_password(user.password_hash if user is not None else None, password)
+        if user is None or not matches or not user.is_active:
             return None
         rehashed = bool(user.password_hash and needs_rehash(user.password_hash))
         if rehashed:

@@ -29,12 +29,16 @@ import argon2
 import pytest
 from sqlalchemy import func, select, text
 
+from stratlogic import security
 from stratlogic.db import Database
 from stratlogic.db.session import UnitOfWork
 from stratlogic.errors import ConflictError, NotFoundError, StratLogicError, ValidationError
-from stratlogic.models import Artifact, ScrapingJob, User, UserRole, utcnow
+from stratlogic.jobs import claim
+from stratlogic.models import Artifact, ScrapingJob, SystemConfig, User, UserRole, utcnow
+from stratlogic.models.job import MAX_LEASE_SECONDS
 from stratlogic.repositories import ArtifactRepository, ConfigRepository, UserRepository
 from stratlogic.repositories.config import DECLARED, MASK, ConfigKey, parse_text
+from stratlogic.repositories.jobs import JobRepository
 from stratlogic.security import WeakPasswordError, needs_rehash
 
 PASSWORD = "Quartz-Violin-Harbor-57"
@@ -271,6 +275,37 @@ def test_authenticate_fails_without_saying_why(db: Database, case: str) -> None:
         assert UserRepository(uow).authenticate(username, password) is None
     with db.unit_of_work() as uow:
         assert UserRepository(uow).by_username("ada").last_login_at is None
+
+
+class CountingHasher:
+    """The real argon2 hasher, counting how often ``verify`` runs."""
+
+    def __init__(self, real: argon2.PasswordHasher) -> None:
+        self.real, self.verified = real, 0
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.verified += 1
+        return self.real.verify(password_hash, password)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize("case", ["unknown user", "inactive", "no password", "wrong password"])
+def test_failed_login_always_runs_argon2(db: Database, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    """Every failed login costs one argon2 check, so its duration does not reveal which users exist."""
+    with db.unit_of_work() as uow:
+        users = UserRepository(uow)
+        ada = users.create("ada", "ada@example.com", password=None if case == "no password" else PASSWORD)
+        if case == "inactive":
+            users.deactivate(ada.id)
+    hasher = CountingHasher(security._HASHER)
+    monkeypatch.setattr(security, "_HASHER", hasher)
+    username, password = {"unknown user": ("nobody", PASSWORD), "wrong password": ("ada", OTHER_PASSWORD)}.get(
+        case, ("ada", PASSWORD))
+    with db.unit_of_work() as uow:
+        assert UserRepository(uow).authenticate(username, password) is None
+    assert hasher.verified == 1
 
 
 def test_weaker_hash_is_upgraded_on_successful_login(db: Database) -> None:
@@ -632,6 +667,42 @@ def test_infinite_float_is_refused_naming_the_key(db: Database, value: float) ->
         ConfigRepository(uow).set("jobs.backoff_max_seconds", value)
 
 
+@pytest.mark.parametrize(("key", "value"), [
+    ("jobs.lease_seconds", 99999999999999999999999),
+    ("jobs.lease_seconds", MAX_LEASE_SECONDS + 1),
+    ("jobs.backoff_base_seconds", 1e300),
+    ("jobs.backoff_max_seconds", 1e300),
+    ("jobs.backoff_max_seconds", 86_400.5),
+    ("audit.retention_days", 36_501),
+])
+def test_values_beyond_their_bound_are_refused_naming_key_and_value(db: Database, key: str, value: Any) -> None:
+    """Unbounded, such a value was stored and then made every claim or retry overflow."""
+    with db.unit_of_work() as uow:
+        config = ConfigRepository(uow)
+        with pytest.raises(ValidationError) as caught:
+            config.set(key, value)
+        assert repr(key) in str(caught.value) and repr(value) in str(caught.value)
+        assert config.count() == 0
+
+
+def test_largest_values_are_accepted_and_a_claim_still_works(db: Database) -> None:
+    with db.unit_of_work() as uow:
+        config = ConfigRepository(uow)
+        config.set("jobs.lease_seconds", MAX_LEASE_SECONDS)
+        config.set("jobs.backoff_base_seconds", 86_400)
+        config.set("jobs.backoff_max_seconds", 86_400.0)
+        config.set("audit.retention_days", 36_500)
+        owner = UserRepository(uow).create("owner", "owner@example.com")
+        job_id = JobRepository(uow).create(owner.id, "job", "https://example.com/").id
+    claimed = claim(db, "w1")
+    assert [job.id for job in claimed] == [job_id]
+    lease = claimed[0].lease_expires_at
+    assert lease is not None and lease - utcnow() > timedelta(days=6)
+    with db.unit_of_work() as uow:  # the longest backoff still fits a date
+        retried = JobRepository(uow).fail(job_id, "Timeout", "slow", "w1")
+        assert retried.next_retry_at is not None and retried.next_retry_at - utcnow() >= timedelta(hours=12)
+
+
 @pytest.mark.parametrize("call", ["value", "set", "unset", "entry"])
 def test_unknown_key_is_refused_listing_declared_keys(db: Database, call: str) -> None:
     with db.unit_of_work() as uow:
@@ -685,6 +756,45 @@ def test_entries_list_every_key_and_mask_secrets(db: Database) -> None:
         assert by_key["audit.retention_days"].is_default is True
         assert by_key["audit.retention_days"].value == 365
         assert sum(not e.is_default for e in entries) == 2
+
+
+def test_frame_masks_secret_values(db: Database) -> None:
+    proxy = "http://scraper:s3cret-Pa55@proxy.internal:3128"
+    with db.unit_of_work() as uow:
+        config = ConfigRepository(uow)
+        config.set("scraper.proxy_url", proxy)
+        config.set("jobs.lease_seconds", 60)
+        frame = config.frame()
+    values = dict(zip(frame["key"], frame["value"], strict=True))
+    assert values == {"jobs.lease_seconds": 60, "scraper.proxy_url": MASK}
+    assert not any("s3cret" in str(cell) for cell in frame.to_numpy().ravel())
+
+
+@pytest.mark.parametrize("value", [b"http://scraper:s3cret-Pa55@proxy:3128", ["http://scraper:s3cret-Pa55@proxy"]])
+def test_wrong_type_for_a_secret_key_does_not_repeat_the_value(db: Database, value: Any) -> None:
+    with db.unit_of_work() as uow:
+        config = ConfigRepository(uow)
+        with pytest.raises(ValidationError) as caught:
+            config.set("scraper.proxy_url", value)
+        assert "'scraper.proxy_url' expects str" in str(caught.value)
+        assert not any("s3cret" in text for text in texts_of(caught.value))
+        assert config.count() == 0
+
+
+@pytest.mark.parametrize("call", ["add", "add_many", "upsert_many"])
+def test_bulk_and_raw_writes_are_refused_pointing_to_set(db: Database, call: str) -> None:
+    """They would store undeclared keys and wrongly typed values; ``set`` checks both."""
+    rows = [{"key": "jobs.no_such_key", "value": "x"}, {"key": "jobs.lease_seconds", "value": "ten"}]
+    with db.unit_of_work() as uow:
+        config = ConfigRepository(uow)
+        with pytest.raises(ValidationError, match=r"ConfigRepository\.set"):
+            if call == "add":
+                config.add(SystemConfig(key="jobs.no_such_key", value="x"))
+            elif call == "add_many":
+                config.add_many(rows)
+            else:
+                config.upsert_many(rows, conflict=["key"])
+        assert config.count() == 0
 
 
 def test_updated_by_is_stored(db: Database) -> None:
