@@ -11,6 +11,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote_plus
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,30 @@ ENV_PREFIX = "STRATLOGIC_"
 _DRIVERS = {"sqlite": "sqlite", "sqlite+pysqlite": "sqlite", "postgresql": "postgresql+psycopg",
             "postgresql+psycopg": "postgresql+psycopg"}
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_MASK = "***"
+#: URL query parameters harmless to show; every other value is masked, since libpq also takes ``password``,
+#: ``sslpassword``, ``passfile``, … in the query and drivers add their own.
+_SHOWN_QUERY = frozenset({"sslmode", "connect_timeout", "application_name", "target_session_attrs", "gssencmode",
+                          "channel_binding", "client_encoding", "load_balance_hosts"})
+_SECRET_QUERY = re.compile(r"pass|secret|token|key|cred", re.IGNORECASE)
+_UNPARSABLE_URL = ("not a database URL (expected e.g. sqlite:///var/stratlogic.db); if the password holds "
+                   "'@', ':', '/' or '?', percent-encode them (%40, %3A, %2F, %3F)")
+
+
+def display_url(url: URL | str) -> str:
+    """A database URL fit for people and logs: the password and every query value but harmless ones masked."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    shown = parsed.set(query={}).render_as_string(hide_password=True)
+    pairs = [f"{quote_plus(name)}={quote_plus(value) if name.lower() in _SHOWN_QUERY else _MASK}"
+             for name, values in parsed.query.items()
+             for value in ((values,) if isinstance(values, str) else values)]
+    return f"{shown}?{'&'.join(pairs)}" if pairs else shown
+
+
+def secret_query_values(url: URL) -> list[str]:
+    """The query values that look secret by name (``password``, ``sslpassword``, …), for the log redaction."""
+    return [value for name, values in url.query.items() if _SECRET_QUERY.search(name)
+            for value in ((values,) if isinstance(values, str) else values)]
 
 
 def default_home() -> Path:
@@ -76,8 +101,10 @@ class Settings(BaseSettings):
     def _known_driver(cls, value: str) -> str:
         try:
             url = make_url(value)
-        except ArgumentError as exc:
-            raise ValueError("not a database URL (expected e.g. sqlite:///var/stratlogic.db)") from exc
+        except (ArgumentError, ValueError, TypeError):  # their messages quote the URL, password included
+            raise ValueError(_UNPARSABLE_URL) from None
+        if "@" in (url.host or ""):  # "u:p@ss@host": the part of the password after '@' would show as the host
+            raise ValueError(_UNPARSABLE_URL)
         if url.drivername not in _DRIVERS:
             raise ValueError(
                 f"unsupported database scheme {url.drivername!r}; use one of {', '.join(sorted(_DRIVERS))}"
@@ -122,8 +149,8 @@ class Settings(BaseSettings):
 
     @property
     def safe_url(self) -> str:
-        """The database URL with any password masked, for messages and logs."""
-        return self.url.render_as_string(hide_password=True)
+        """The database URL with any password (also one in the query) masked, for messages and logs."""
+        return display_url(self.url)
 
     @property
     def artifact_path(self) -> Path | None:
@@ -165,4 +192,4 @@ def get_settings() -> Settings:
     return load_settings()
 
 
-__all__ = ["Settings", "default_home", "get_settings", "load_settings"]
+__all__ = ["Settings", "default_home", "display_url", "get_settings", "load_settings", "secret_query_values"]

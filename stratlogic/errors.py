@@ -29,6 +29,10 @@ class DatabaseUnavailableError(DatabaseError):
     """The database cannot be reached (refused, silent, or dropped the connection)."""
 
 
+class NotMigratedError(DatabaseError):
+    """A table the package needs is missing: the database was never migrated, or is not a StratLogic one."""
+
+
 class DatabaseBusyError(DatabaseError):
     """A lock or statement timeout ran out: another writer held what this one needed for too long."""
 
@@ -156,6 +160,7 @@ __all__ = [
     "InvalidTransitionError",
     "MigrationError",
     "NotFoundError",
+    "NotMigratedError",
     "ObjectNotFoundError",
     "PoolExhaustedError",
     "SchemaDriftError",

@@ -12,7 +12,7 @@ import re
 import threading
 from datetime import UTC, datetime
 
-from stratlogic.config import Settings
+from stratlogic.config import Settings, secret_query_values
 
 MASK = "***"
 _PATTERNS = [
@@ -79,6 +79,8 @@ def configure_logging(settings: Settings, *, force: bool = False) -> None:
                    settings.s3_access_key):
         register_secret(secret.get_secret_value() if secret else None)
     register_secret(settings.url.password if isinstance(settings.url.password, str) else None)
+    for value in secret_query_values(settings.url):  # ?password=… and the like
+        register_secret(value)
     logger = logging.getLogger("stratlogic")
     for old in list(logger.handlers):
         logger.removeHandler(old)

@@ -11,7 +11,14 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
-from stratlogic.errors import DatabaseBusyError, DatabaseError, DatabaseUnavailableError, PoolExhaustedError
+from stratlogic.config import display_url
+from stratlogic.errors import (
+    DatabaseBusyError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    NotMigratedError,
+    PoolExhaustedError,
+)
 
 _BUSY = {
     "database is locked": "the SQLite database stayed locked by another writer longer than the busy timeout "
@@ -19,19 +26,21 @@ _BUSY = {
     "lock timeout": "a row or table lock was held by another transaction longer than lock_timeout",
     "statement timeout": "the statement ran longer than STRATLOGIC_STATEMENT_TIMEOUT_MS and was cancelled",
 }
+NOT_MIGRATED = "the database is not migrated (or not a StratLogic database): run `stratlogic db upgrade`"
 
 
 def describe_unavailable(engine: Engine, exc: BaseException) -> DatabaseUnavailableError:
     """Build the 'cannot reach' error for an engine, naming its (password-masked) URL and the cause."""
     cause = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
     reason = cause[0] if cause else type(exc).__name__
-    url = engine.url.render_as_string(hide_password=True)
+    url = display_url(engine.url)
     return DatabaseUnavailableError(f"cannot reach the database at {url}: {reason}")
 
 
 @contextmanager
 def translated(engine: Engine) -> Iterator[None]:
-    """Re-raise connection-level failures as DatabaseUnavailableError / PoolExhaustedError."""
+    """Re-raise connection-level failures as DatabaseUnavailableError / PoolExhaustedError, and a missing
+    table (an unmigrated database) as NotMigratedError."""
     try:
         yield
     except sa_exc.TimeoutError as exc:
@@ -39,7 +48,7 @@ def translated(engine: Engine) -> Iterator[None]:
         if isinstance(pool, QueuePool):
             raise PoolExhaustedError(pool.size(), pool._max_overflow, pool._timeout) from exc
         raise DatabaseError(f"timed out waiting for a database connection: {exc}") from exc
-    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.ProgrammingError) as exc:
         _raise_known(engine, exc, lost=exc.connection_invalidated)
         raise
 
@@ -49,19 +58,28 @@ def translated_driver(engine: Engine, connection: psycopg.Connection[Any]) -> It
     """``translated`` for code on a bare psycopg connection (a hot path that bypasses SQLAlchemy)."""
     try:
         yield
-    except psycopg.OperationalError as exc:
+    except (psycopg.OperationalError, psycopg.errors.UndefinedTable) as exc:
         _raise_known(engine, exc, lost=connection.closed)
         raise
 
 
 def _raise_known(engine: Engine, exc: BaseException, *, lost: bool) -> None:
-    """Raise the package's error for a lost connection or a busy database; return for anything else."""
+    """Raise the package's error for a lost connection, a missing table or a busy database; return for
+    anything else."""
     if lost or _is_connection_error(exc):
         raise describe_unavailable(engine, exc) from exc
+    if _is_missing_table(exc):
+        raise NotMigratedError(NOT_MIGRATED) from exc
     text = str(getattr(exc, "orig", exc)).lower()
     busy = next((why for marker, why in _BUSY.items() if marker in text), None)
     if busy:
         raise DatabaseBusyError(f"{busy}; nothing was changed, try again") from exc
+
+
+def _is_missing_table(exc: BaseException) -> bool:
+    """PostgreSQL's undefined_table, or SQLite's "no such table" (it has no error codes to tell by)."""
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, psycopg.errors.UndefinedTable) or str(orig).lower().startswith("no such table")
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -73,4 +91,4 @@ def _is_connection_error(exc: BaseException) -> bool:
     return any(marker in text for marker in markers)
 
 
-__all__ = ["describe_unavailable", "translated", "translated_driver"]
+__all__ = ["NOT_MIGRATED", "describe_unavailable", "translated", "translated_driver"]

@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
 
+from stratlogic.config import display_url
 from stratlogic.db.errors import describe_unavailable
 
 
@@ -40,7 +41,7 @@ def check(engine: Engine) -> HealthReport:
     """
     from stratlogic.db.migrate import heads
 
-    url = engine.url.render_as_string(hide_password=True)
+    url = display_url(engine.url)
     head_list = heads()
     head = head_list[0] if len(head_list) == 1 else None
     started = time.perf_counter()

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 
+from stratlogic.cli._common import cli_errors
 from stratlogic.db import migrate
+from stratlogic.db.errors import NOT_MIGRATED
 from tests.cli_helpers import run_cli
 
 
@@ -64,6 +67,29 @@ def test_health_on_a_down_database_is_quick_json_and_exit_1(target: str, silent_
     assert not report["reachable"] and f"127.0.0.1:{port}/none" in report["message"]
 
 
+def test_a_password_in_the_url_query_never_shows(tmp_path: Path) -> None:
+    env = {"STRATLOGIC_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x?password=Sup3rSecretPW",
+           "STRATLOGIC_HOME": str(tmp_path)}
+    health = run_cli("health", "--json", env=env)
+    assert health.returncode == 1
+    report = json.loads(health.stdout)
+    assert report["url"] == "postgresql+psycopg://postgres@127.0.0.1:1/x?password=***"
+    listed = run_cli("jobs", "list", env=env)
+    assert listed.returncode == 1 and listed.stderr.startswith("error: cannot reach the database at")
+    for result in (health, listed):
+        assert "Sup3rSecretPW" not in result.stdout + result.stderr
+
+
+def test_a_password_with_an_unescaped_at_sign_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    env = {"STRATLOGIC_DATABASE_URL": "postgresql://postgres:Sup3r@SecretPW@127.0.0.1:1/x",
+           "STRATLOGIC_HOME": str(tmp_path)}
+    for command in (("health", "--json"), ("jobs", "list")):
+        result = run_cli(*command, env=env)
+        assert result.returncode == 1
+        assert result.stderr.startswith("error: STRATLOGIC_DATABASE_URL: not a database URL"), result.stderr
+        assert "SecretPW" not in result.stdout + result.stderr
+
+
 def test_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
     result = run_cli("db", "current", env={"STRATLOGIC_POOL_SIZE": "many", "STRATLOGIC_HOME": str(tmp_path)})
     assert result.returncode == 1
@@ -100,6 +126,44 @@ def test_config_commands(env: dict[str, str]) -> None:
     assert unknown.returncode == 1 and "unknown config key 'nope'; declared keys:" in unknown.stderr
     assert run_cli("config", "unset", "jobs.lease_seconds", env=env).returncode == 0
     assert run_cli("config", "get", "jobs.lease_seconds", env=env).stdout.strip() == "300"
+
+
+@pytest.mark.parametrize(("key", "value", "shown"), [("jobs.lease_seconds", "99999999999999999999999", None),
+                                                   ("jobs.backoff_base_seconds", "1e300", "1e+300"),
+                                                   ("audit.retention_days", "36501", None)])
+def test_config_set_beyond_the_bound_is_one_line_naming_key_and_value(env: dict[str, str], key: str, value: str,
+                                                                      shown: str | None) -> None:
+    run_cli("db", "upgrade", env=env)
+    default = run_cli("config", "get", key, env=env).stdout
+    refused = run_cli("config", "set", key, value, env=env)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"error: config {key!r} expects") and "Traceback" not in refused.stderr
+    assert f"got {shown or value}" in refused.stderr
+    assert run_cli("config", "get", key, env=env).stdout == default
+
+
+@pytest.mark.parametrize("command", [("config", "list"), ("config", "set", "jobs.lease_seconds", "60"),
+                                     ("audit", "list"), ("jobs", "list"), ("jobs", "show", "1"), ("seed",)])
+def test_commands_on_an_unmigrated_database_say_to_upgrade(env: dict[str, str], command: tuple[str, ...]) -> None:
+    result = run_cli(*command, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"error: {NOT_MIGRATED}"]
+    assert run_cli("db", "current", env=env).stdout.strip() == "base"  # and nothing was created
+
+
+def test_an_unexpected_error_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STRATLOGIC_LOG_LEVEL", raising=False)
+    with pytest.raises(typer.Exit) as caught, cli_errors():
+        raise KeyError("boom")
+    assert caught.value.exit_code == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: unexpected KeyError: 'boom' (run with --debug for the traceback)"]
+
+
+def test_an_unexpected_error_keeps_its_traceback_under_debug_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATLOGIC_LOG_LEVEL", "debug")
+    with pytest.raises(KeyError), cli_errors():
+        raise KeyError("boom")
 
 
 def test_audit_commands_verify_checkpoint_and_list(env: dict[str, str], tmp_path: Path) -> None:

@@ -87,3 +87,9 @@ def test_jobs_commands_steer_the_queue_and_refuse_bad_input(settings: Settings, 
     assert statuses(db) == {queued: JobStatus.CANCELLED.value, failed: JobStatus.QUEUED.value}
     assert verify(db).ok
     db.dispose()
+
+
+@pytest.mark.parametrize("command", [("jobs", "show"), ("jobs", "cancel"), ("jobs", "retry", "--id")])
+def test_an_id_beyond_64_bits_is_not_found_without_a_traceback(env: dict[str, str], command: tuple[str, ...]) -> None:
+    huge = "99999999999999999999"
+    assert f"job {huge} not found" in refused(env, *command, huge)

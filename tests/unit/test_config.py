@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stratlogic.config import default_home, load_settings
+from stratlogic.config import default_home, display_url, load_settings
 from stratlogic.errors import ConfigError
 
 
@@ -101,3 +101,29 @@ def test_bad_value_is_named_in_the_message(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("STRATLOGIC_POOL_SIZE", "lots")
     with pytest.raises(ConfigError, match="got 'lots'"):
         load_settings(home=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["password", "PASSWORD", "sslpassword", "passfile", "service", "sslkey"])
+def test_query_values_that_may_be_secret_are_masked(tmp_path: Path, name: str) -> None:
+    settings = load_settings(home=tmp_path, database_url=f"postgresql://postgres@h:1/x?{name}=Sup3rSecretPW"
+                                                         "&sslmode=require&application_name=cli")
+    assert settings.safe_url == f"postgresql+psycopg://postgres@h:1/x?{name}=***&sslmode=require&application_name=cli"
+    assert display_url(settings.url) == settings.safe_url
+
+
+def test_display_url_masks_the_password_and_every_repeated_query_value() -> None:
+    shown = display_url("postgresql://app:pw-1234@h/x?password=first-secret&password=second-secret")
+    assert shown == "postgresql://app:***@h/x?password=***&password=***"
+
+
+@pytest.mark.parametrize("url", ["postgresql://app:p@ssSecretPW@db.example/x",  # '@' ends up in the host
+                                 "postgresql://app:p@ss:SecretPW@db.example/x",  # and in the port
+                                 "postgresql://app:p@ss:12@db.example/x",
+                                 "not a url"])
+def test_unparsable_url_is_refused_without_its_secret_part(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(home=tmp_path, database_url=url)
+    assert str(caught.value) == (  # a fixed message: nothing of the URL, whose parts may hold the password
+        "STRATLOGIC_DATABASE_URL: not a database URL (expected e.g. sqlite:///var/stratlogic.db); if the password "
+        "holds '@', ':', '/' or '?', percent-encode them (%40, %3A, %2F, %3F)")
+    assert caught.value.__cause__ is None

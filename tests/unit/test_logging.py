@@ -75,3 +75,12 @@ def test_configure_logging_is_idempotent(tmp_path: Path) -> None:
     configure_logging(settings, force=True)
     configure_logging(settings)
     assert len(logging.getLogger("stratlogic").handlers) == 1
+
+
+def test_a_password_in_the_url_query_is_redacted(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path, database_url="postgresql://app@h/db?password=query-pass-66")
+    configure_logging(settings, force=True)
+    try:
+        assert "query-pass-66" not in redact("connecting with query-pass-66")
+    finally:
+        configure_logging(load_settings(home=tmp_path), force=True)
