@@ -27,7 +27,16 @@ from stratlogic.models import Base
 from stratlogic.models.audit_rules import MASK, AuditAction
 from stratlogic.repositories import _cursor, _trail
 from stratlogic.repositories._errors import integrity
-from stratlogic.repositories._filters import Field, Filter, Order, field_for, parse_filters, parse_sort
+from stratlogic.repositories._filters import (
+    _MAX_INT,
+    _MIN_INT,
+    Field,
+    Filter,
+    Order,
+    field_for,
+    parse_filters,
+    parse_sort,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -110,7 +119,12 @@ class Repository(Generic[ModelT]):
         return found
 
     def get_or_none(self, ident: Any) -> ModelT | None:
-        """The row with this primary key, or None."""
+        """The row with this primary key, or None.
+
+        An integer no 64-bit key can hold matches no row; asking the database would overflow its driver.
+        """
+        if isinstance(ident, int) and not isinstance(ident, bool) and not _MIN_INT <= ident <= _MAX_INT:
+            return None
         return self.session.get(self.model, ident)
 
     def _select(self, filters: Filters) -> tuple[Select[Any], list[Filter]]:
@@ -189,8 +203,11 @@ class Repository(Generic[ModelT]):
 
     def _codec(self) -> _cursor.CursorCodec:
         settings = self.uow.database.settings
+        # Cursors only pick where a page starts (filters are applied again): the key keeps them to their
+        # installation and query. Never derived from the database password: a printed cursor would let
+        # anyone try password guesses against it offline.
         secret = settings.audit_key.get_secret_value() if settings.audit_key else \
-            self.uow.database.engine.url.render_as_string(hide_password=False)
+            self.uow.database.engine.url.render_as_string(hide_password=True)
         return _cursor.CursorCodec(hashlib.sha256(f"stratlogic-cursor:{secret}".encode()).digest())
 
     def frame(self, filters: Filters = None, *, sort: Sort = None, limit: int = 1000, offset: int = 0) -> pd.DataFrame:

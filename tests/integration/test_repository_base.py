@@ -625,6 +625,25 @@ def test_a_signed_cursor_of_the_wrong_shape_is_refused(db: Database, many: list[
             repo.page(sort="id", limit=5, cursor=forged)
 
 
+@pytest.mark.postgres
+def test_the_cursor_key_does_not_depend_on_the_database_password(pg_database: Callable[..., str], pg_template: str,
+                                                                  tmp_path: Any) -> None:
+    """A printed cursor must not let anyone test password guesses offline: two handles whose URLs differ only
+    in the password (the test server trusts any) accept each other's cursors."""
+    url = pg_database(pg_template)
+    first, second = (Database.from_settings(make_settings(url.replace("postgres@", f"postgres:{word}@", 1), tmp_path))
+                     for word in ("guess-one", "guess-two"))
+    try:
+        seed(first, [{"username": f"user{i}", "email": f"user{i}@example.com"} for i in range(7)])
+        with first.unit_of_work(readonly=True) as uow:
+            cursor = UserRepository(uow).page(sort="id", limit=3).next_cursor
+        with second.unit_of_work(readonly=True) as uow:
+            assert len(UserRepository(uow).page(sort="id", limit=3, cursor=cursor).items) == 3
+    finally:
+        first.dispose()
+        second.dispose()
+
+
 def test_cursor_accepts_the_same_query_spelled_differently(db: Database, many: list[int]) -> None:
     with db.unit_of_work(readonly=True) as uow:
         repo = UserRepository(uow)
