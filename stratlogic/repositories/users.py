@@ -8,7 +8,7 @@ unique on both engines. Password hashes never leave this module in a repr, a log
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -27,7 +27,7 @@ EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
 def canonical_username(username: str) -> str:
     """The stored form of a username; raises ValidationError naming the value when it is not acceptable."""
-    canonical = username.strip().lower()
+    canonical = username.strip().lower() if isinstance(username, str) else ""
     if not USERNAME.fullmatch(canonical):
         raise ValidationError(f"username {username!r} is not valid: use 3-64 of a-z, 0-9, '.', '_', '-', "
                               "starting with a letter or digit")
@@ -36,10 +36,22 @@ def canonical_username(username: str) -> str:
 
 def canonical_email(email: str) -> str:
     """The stored form of an email address (trimmed, lower-cased)."""
-    canonical = email.strip().lower()
+    canonical = email.strip().lower() if isinstance(email, str) else ""
     if len(canonical) > 320 or not EMAIL.fullmatch(canonical):
         raise ValidationError(f"email {email!r} is not a valid address")
     return canonical
+
+
+def _canonical_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row of user values with its username, email and role as ``create`` would store them."""
+    values = dict(row)
+    if "username" in values:
+        values["username"] = canonical_username(values["username"])
+    if "email" in values:
+        values["email"] = canonical_email(values["email"])
+    if "role" in values:
+        values["role"] = _role(values["role"])
+    return values
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,23 @@ class UserRepository(Repository[User]):
         self._check_columns(changes.keys(), set(self.writable))
         action = AuditAction.USER_ROLE_CHANGED if "role" in changes else AuditAction.USER_UPDATED
         return self._change(ident, changes, action)
+
+    # The generic bulk writes go through the same rules as create/update: otherwise 'ada ' could sit next
+    # to 'ada', and an email that is not one could be stored.
+    def add_many(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Insert many users (names and emails checked and canonicalised as by ``create``)."""
+        return super().add_many([_canonical_row(row) for row in rows])
+
+    def upsert_many(self, rows: Sequence[Mapping[str, Any]], *, conflict: Sequence[str],
+                    update_fields: Sequence[str] | None = None) -> list[int]:
+        """Insert or update users (names and emails checked and canonicalised as by ``create``)."""
+        return super().upsert_many([_canonical_row(row) for row in rows], conflict=conflict,
+                                   update_fields=update_fields)
+
+    def update_where(self, filters: Filters, **changes: Any) -> int:
+        """Change writable fields of every matching user (emails and roles checked as by ``update``)."""
+        self._check_columns(changes.keys(), set(self.writable))  # unwritable fields are named first
+        return super().update_where(filters, **_canonical_row(changes))
 
     def by_username(self, username: str) -> User:
         """The user with this username, in any letter case."""

@@ -1135,3 +1135,38 @@ def test_conflict_error_hides_the_driver_traceback(db: Database) -> None:
     shown = "".join(traceback.format_exception(caught.value))
     assert "IntegrityError" not in shown and "psycopg" not in shown and "sqlite3" not in shown
     assert isinstance(caught.value.driver_error, IntegrityError)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("write", "bad"), [
+    ("add_many", {"username": "ada ", "email": "ada2@example.com"}),
+    ("add_many", {"username": "böb", "email": "bob@example.com"}),
+    ("add_many", {"username": "carol", "email": "not-an-email"}),
+    ("upsert_many", {"username": "dave", "email": "ADA@example.com "}),
+    ("update_where", {"email": "not-an-email"}),
+    ("update_where", {"role": "emperor"}),
+])
+def test_bulk_writes_keep_the_user_rules(db: Database, write: str, bad: dict[str, Any]) -> None:
+    """The generic bulk methods must not store what create/update refuse ('ada ' beside 'ada', a non-address)."""
+    with db.unit_of_work() as uow:
+        UserRepository(uow).create("ada", "ada@example.com")
+    with db.unit_of_work(readonly=True) as uow:
+        before = [(u.username, u.email, u.role) for u in UserRepository(uow).list()]
+    with pytest.raises((ValidationError, ConflictError), match=r"not (a )?valid|already exists"), \
+            db.unit_of_work() as uow:
+        users = UserRepository(uow)
+        if write == "add_many":
+            users.add_many([bad])
+        elif write == "upsert_many":
+            users.upsert_many([bad], conflict=["username"])
+        else:
+            users.update_where({"username": "ada"}, **bad)
+    with db.unit_of_work(readonly=True) as uow:
+        assert [(u.username, u.email, u.role) for u in UserRepository(uow).list()] == before
+
+
+def test_bulk_writes_store_names_and_emails_canonically(db: Database) -> None:
+    with db.unit_of_work() as uow:
+        users = UserRepository(uow)
+        users.add_many([{"username": " Erin ", "email": " Erin@Example.COM"}])
+        users.update_where({"username": "erin"}, email="ERIN2@example.com")
+        assert [(u.username, u.email) for u in users.list()] == [("erin", "erin2@example.com")]
