@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from stratlogic.cli._common import cli_errors, database, err, out, settings
-from stratlogic.errors import StorageError, ValidationError
+from stratlogic.errors import ValidationError
 from stratlogic.repositories.artifacts import ArtifactRepository
 from stratlogic.storage import (
     ReconcileReport,
@@ -26,6 +26,7 @@ from stratlogic.storage import (
     store_artifact,
     store_from_settings,
 )
+from stratlogic.storage.artifacts import check_in_store
 from stratlogic.storage.base import CHUNK
 
 app = typer.Typer(help="Store, fetch, list and share artifacts; reconcile rows with stored objects.",
@@ -146,9 +147,7 @@ def url(
     with cli_errors():
         artifact = get_artifact(database(), artifact_id)
         store = store_from_settings(settings())
-        if artifact.bucket != store.bucket:  # as open_artifact: never sign the key in another bucket
-            raise StorageError(f"artifact {artifact_id} is in bucket {artifact.bucket!r}, not in the configured "
-                               f"store {store.describe()}")
+        check_in_store(artifact, store)  # as open_artifact: never sign the key in another bucket
         link = store.presigned_url(artifact.object_key, _duration(expires, "--expires"))
     out.print(link, markup=False, soft_wrap=True)
 

@@ -247,6 +247,13 @@ def get_artifact(db: Database, artifact_id: int) -> StoredArtifact:
         return StoredArtifact.of(ArtifactRepository(uow).get(artifact_id), created=False)
 
 
+def check_in_store(artifact: StoredArtifact, store: ArtifactStore, then: str = "") -> None:
+    """Refuse to touch an artifact of another bucket through ``store``: the same key there is another object."""
+    if artifact.bucket != store.bucket:
+        raise StorageError(f"artifact {artifact.id} is in bucket {artifact.bucket!r}, not in the configured store "
+                           f"{store.describe()}{then}")
+
+
 def open_artifact(db: Database, store: ArtifactStore, artifact_id: int, *, verify: bool = True) -> VerifyingReader:
     """A stream of the artifact's bytes; with ``verify`` the read reaching the end checks size and sha256.
 
@@ -254,9 +261,7 @@ def open_artifact(db: Database, store: ArtifactStore, artifact_id: int, *, verif
         ChecksumMismatchError: (from a read) the object differs from its row; ObjectNotFoundError: it is gone.
     """
     artifact = get_artifact(db, artifact_id)
-    if artifact.bucket != store.bucket:
-        raise StorageError(f"artifact {artifact_id} is in bucket {artifact.bucket!r}, not in the configured store "
-                           f"{store.describe()}")
+    check_in_store(artifact, store)
     body = store.open(artifact.object_key)
 
     def mismatch(expected: str, actual: str) -> ChecksumMismatchError:
@@ -274,9 +279,7 @@ def delete_artifact(db: Database, store: ArtifactStore, artifact_id: int) -> Sto
     with db.unit_of_work() as uow:
         artifacts = ArtifactRepository(uow)
         found = StoredArtifact.of(artifacts.get(artifact_id), created=False)
-        if found.bucket != store.bucket:
-            raise StorageError(f"artifact {artifact_id} is in bucket {found.bucket!r}, not in the configured store "
-                               f"{store.describe()}; nothing was deleted")
+        check_in_store(found, store, "; nothing was deleted")
         artifacts.delete(artifact_id)
     _remove(store, found.object_key, f"artifact {artifact_id} was deleted")
     return found
@@ -311,5 +314,5 @@ def download_artifact(db: Database, store: ArtifactStore, artifact_id: int, targ
     return target
 
 
-__all__ = ["Source", "StoredArtifact", "artifact_policy", "delete_artifact", "download_artifact", "get_artifact",
-           "object_key", "object_metadata", "open_artifact", "remove_objects", "store_artifact"]
+__all__ = ["Source", "StoredArtifact", "artifact_policy", "check_in_store", "delete_artifact", "download_artifact",
+           "get_artifact", "object_key", "object_metadata", "open_artifact", "remove_objects", "store_artifact"]
