@@ -31,6 +31,7 @@ from stratlogic.config import Settings
 from stratlogic.db import Database
 from stratlogic.models import AuditLog
 from stratlogic.models.audit_rules import GENESIS, AuditAction, canonical, digest, timestamp
+from stratlogic.repositories import _trail
 
 Row = tuple[int, str, int | None, str, str, str | None, str | None, str | None, Any, str, str]
 Problem = Literal["content", "link", "checkpoint"]
@@ -90,11 +91,6 @@ def _portable_rows(database: Database, low: int, high: int) -> Iterator[Row]:
             yield (values[0], timestamp(values[1]), *values[2:])
 
 
-def _key(database: Database) -> bytes | None:
-    secret = database.settings.audit_key
-    return secret.get_secret_value().encode() if secret else None
-
-
 def _broken_link(row_id: int, prev_id: int | None) -> str:
     return (f"row {row_id}: link broken: its prev_hash does not match the hash of row {prev_id} before it "
             "(a row was inserted, deleted or reordered)")
@@ -109,7 +105,7 @@ def verify_segment(database: Database, low: int, high: int, checkpoint_id: int |
     """Check content of every row with ``low <= id <= high`` and the links inside it (not the first row's link)."""
     if database.dialect == "postgresql":
         return _pg_segment(database, low, high, checkpoint_id)
-    key = _key(database)
+    key = _trail.key_of(database.settings)
     count, first, prev_id, expected = 0, None, None, None
     checkpoint_hash, rows_to_checkpoint = None, 0
     for row_id, when, actor, action, rtype, rid, ip, agent, details, prev, current in _portable_rows(
@@ -146,7 +142,7 @@ def _columnar() -> ModuleType:
 def _pg_segment(database: Database, low: int, high: int, checkpoint_id: int | None) -> Segment:
     """The PostgreSQL path: Arrow batches over ADBC, canonical forms built column-wise, hashed with
     OpenSSL (``_columnar``): well under half the CPU per row of the row-by-row loop."""
-    key = _key(database)
+    key = _trail.key_of(database.settings)
     found = _columnar().verify_batches(database, low, high, checkpoint_id, key)
     message = ""
     if found.bad_id is not None:
