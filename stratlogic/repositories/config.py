@@ -70,7 +70,7 @@ class ConfigKey:
 
     def shown(self, value: Any) -> Any:
         """The value as people may see it: a secret key's masked unless empty (so "not set" stays visible)."""
-        return MASK if self.secret and value not in ("", None) else value
+        return _masked(value, self.secret)
 
 
 PositiveInt = Annotated[int, Constraint(ge=1)]
@@ -264,7 +264,11 @@ class ConfigRepository(Repository[SystemConfig]):
 def _shown(key: str, is_secret: bool, value: Any) -> Any:
     """A stored value as people may see it: masked when its key is declared secret or its row says so."""
     spec = DECLARED.get(key)
-    secret = is_secret or (spec is not None and spec.secret)
+    return _masked(value, is_secret or (spec is not None and spec.secret))
+
+
+def _masked(value: Any, secret: bool) -> Any:
+    """``MASK`` for a secret value; an empty one stays visible, so "not set" can be told apart."""
     return MASK if secret and value not in ("", None) else value
 
 
