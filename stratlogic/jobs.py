@@ -28,7 +28,7 @@ from stratlogic.errors import ValidationError
 from stratlogic.models import Artifact, JobStatus, ScrapingJob, utcnow
 from stratlogic.repositories import _claim, _trail
 from stratlogic.repositories.config import recent_config
-from stratlogic.repositories.jobs import FINISHED, Clock, JobRepository, check_claim
+from stratlogic.repositories.jobs import FINISHED, Clock, JobRepository, check_claim, finished_statuses
 
 if TYPE_CHECKING:
     from stratlogic.storage.base import ArtifactStore
@@ -61,12 +61,11 @@ def cleanup(database: Database, older_than: datetime, *, statuses: Sequence[JobS
     for ``artifacts reconcile --fix``). With ``dry_run`` (the default) nothing is deleted and the report
     says what would be.
     """
-    wanted = [_status(s) for s in statuses]
+    wanted = finished_statuses(statuses)
     if not 1 <= batch_size <= 10_000:
         raise ValidationError(f"batch_size must be between 1 and 10000, got {batch_size}")
     if dry_run:
         with database.unit_of_work(readonly=True) as uow:
-            JobRepository(uow).finished_before(older_than, wanted, limit=1)  # validates the statuses
             rows = uow.session.execute(select(ScrapingJob.status, func.count()).where(
                 ScrapingJob.status.in_(wanted), ScrapingJob.finished_at < older_than).group_by(ScrapingJob.status))
             counts = {str(getattr(status, "value", status)): n for status, n in rows}
@@ -94,14 +93,6 @@ def cleanup(database: Database, older_than: datetime, *, statuses: Sequence[JobS
         for status in statuses_of.values():
             deleted[status.value] = deleted.get(status.value, 0) + 1
     return CleanupReport(False, deleted, batches)
-
-
-def _status(value: JobStatus | str) -> JobStatus:
-    try:
-        return JobStatus(value)
-    except ValueError:
-        raise ValidationError(f"unknown job status {value!r}; allowed: "
-                              f"{', '.join(s.value for s in FINISHED)}") from None
 
 
 def claim(database: Database, worker_id: str, n: int = 1, *, kinds: Sequence[str] | None = None,

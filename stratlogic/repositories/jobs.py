@@ -340,12 +340,8 @@ class JobRepository(Repository[ScrapingJob]):
         With ``lock`` (a clean-up about to delete them) the rows are locked, after the write lock: no retry
         or claim can re-queue or start one of them before this transaction ends.
         """
-        bad = [s for s in statuses if JobStatus(s) not in FINISHED]
-        if bad:
-            raise ValidationError(f"only finished jobs can be cleaned up, not {', '.join(map(str, bad))}; "
-                                  f"allowed: {', '.join(s.value for s in FINISHED)}")
         query = (select(ScrapingJob.id)
-                 .where(ScrapingJob.status.in_(list(statuses)), ScrapingJob.finished_at < older_than)
+                 .where(ScrapingJob.status.in_(finished_statuses(statuses)), ScrapingJob.finished_at < older_than)
                  .order_by(ScrapingJob.finished_at, ScrapingJob.id).limit(limit))
         return list(self.session.scalars(query.with_for_update() if lock else query))
 
@@ -382,6 +378,22 @@ class JobRepository(Repository[ScrapingJob]):
             select(ScrapingJob.attempt, func.count()).where(*where).group_by(ScrapingJob.attempt)
             .order_by(ScrapingJob.attempt)).all()}
         return JobStats(by_status, depth, claimable, oldest, expired, attempts)
+
+
+def finished_statuses(statuses: Sequence[JobStatus | str]) -> list[JobStatus]:
+    """The statuses a clean-up may select, parsed; an unknown or unfinished one is refused by name."""
+    allowed = ", ".join(s.value for s in FINISHED)
+    parsed = []
+    for status in statuses:
+        try:
+            parsed.append(JobStatus(status))
+        except ValueError:
+            raise ValidationError(f"unknown job status {status!r}; allowed: {allowed}") from None
+    bad = [s for s in parsed if s not in FINISHED]
+    if bad:
+        raise ValidationError(f"only finished jobs can be cleaned up, not {', '.join(map(str, bad))}; "
+                              f"allowed: {allowed}")
+    return parsed
 
 
 def check_claim(worker_id: str, n: int, lease_seconds: int | None = None) -> None:
@@ -444,4 +456,5 @@ def _progress_changes(job: ScrapingJob, progress: Progress) -> dict[str, int]:
     return changes
 
 
-__all__ = ["FINISHED", "MAX_LEASE_SECONDS", "JobRepository", "JobStats", "Progress", "RecoveryResult", "check_claim"]
+__all__ = ["FINISHED", "MAX_LEASE_SECONDS", "JobRepository", "JobStats", "Progress", "RecoveryResult", "check_claim",
+           "finished_statuses"]
