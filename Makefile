@@ -41,9 +41,11 @@ test: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-## lab: JupyterLab with the project installed in its kernel
+## lab: JupyterLab with the project installed in its kernel (make lab ARGS="--port 8899" passes flags on)
+ARGS ?=
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(LAB_STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(ARGS)
 
 schema-docs: $(STAMP)
 	$(BIN)/stratlogic docs schema
