@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from stratlogic.db.session import UnitOfWork
 from stratlogic.repositories.artifacts import ArtifactRepository, KeyCoverage, MetadataRepository
-from stratlogic.repositories.base import Page, Repository
+from stratlogic.repositories.audit import AuditRepository
+from stratlogic.repositories.base import Page, Repository, TruncatedFrameWarning
 from stratlogic.repositories.config import ConfigEntry, ConfigRepository
+from stratlogic.repositories.jobs import JobRepository
 from stratlogic.repositories.users import UserRepository, UserStats
 
 
@@ -18,12 +20,16 @@ class Repos:
     users: UserRepository
     config: ConfigRepository
     artifacts: ArtifactRepository
+    jobs: JobRepository
+    audit: AuditRepository
 
     @classmethod
     def of(cls, uow: UnitOfWork) -> Repos:
         """Build every repository over ``uow``."""
-        return cls(UserRepository(uow), ConfigRepository(uow), ArtifactRepository(uow))
+        return cls(UserRepository(uow), ConfigRepository(uow), ArtifactRepository(uow), JobRepository(uow),
+                   AuditRepository(uow))
 
 
-__all__ = ["ArtifactRepository", "ConfigEntry", "ConfigRepository", "KeyCoverage", "MetadataRepository", "Page",
-           "Repos", "Repository", "UserRepository", "UserStats"]
+__all__ = ["ArtifactRepository", "AuditRepository", "ConfigEntry", "ConfigRepository", "JobRepository", "KeyCoverage",
+           "MetadataRepository", "Page", "Repos", "Repository", "TruncatedFrameWarning", "UserRepository",
+           "UserStats"]

@@ -25,7 +25,8 @@ from stratlogic.models import SystemConfig
 from stratlogic.models.audit_rules import AuditAction
 from stratlogic.models.job import MAX_LEASE_SECONDS
 from stratlogic.repositories import _trail
-from stratlogic.repositories.base import Filters, Repository, Sort, same
+from stratlogic.repositories._frames import as_json_text
+from stratlogic.repositories.base import Repository, same
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -183,14 +184,13 @@ class ConfigRepository(Repository[SystemConfig]):
         """Refused: rows upserted in bulk would skip the declared key, type and secret flag."""
         raise _use_set("upsert_many")
 
-    def frame(self, filters: Filters = None, *, sort: Sort = None, limit: int = 1000,
-              offset: int = 0) -> pd.DataFrame:
-        """The stored rows as a DataFrame, secret values masked (frames get printed, logged and saved)."""
-        frame = super().frame(filters, sort=sort, limit=limit, offset=offset)
+    def _frame_of(self, rows: Sequence[Any]) -> pd.DataFrame:
+        """Frames of stored rows, secret values masked (frames get printed, logged and saved)."""
+        frame = super()._frame_of(rows)
         if not frame.empty:
-            frame["value"] = [_shown(key, bool(flag), value)
-                              for key, flag, value in zip(frame["key"], frame["is_secret"], frame["value"],
-                                                          strict=True)]
+            frame["value"] = [as_json_text(_shown(key, bool(flag), None if text is None else json.loads(text)))
+                              for key, flag, text in zip(frame["key"], frame["is_secret"], frame["value"],
+                                                         strict=True)]
         return frame
 
     def _forget(self, key: str) -> None:

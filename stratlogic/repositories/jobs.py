@@ -135,8 +135,8 @@ class JobRepository(Repository[ScrapingJob]):
             InvalidTransitionError: the move is not allowed; the row and its version are untouched.
             ConcurrentUpdateError: another writer moved the job first.
         """
+        target = job_status(target, "target")
         job = self.get(job_id)
-        target = JobStatus(target)
         current = job.status
         if target not in TRANSITIONS[current]:
             raise InvalidTransitionError(job_id, current.value, target.value, [s.value for s in TRANSITIONS[current]])
@@ -380,6 +380,15 @@ class JobRepository(Repository[ScrapingJob]):
         return JobStats(by_status, depth, claimable, oldest, expired, attempts)
 
 
+def job_status(value: JobStatus | str, name: str = "status") -> JobStatus:
+    """``value`` as a JobStatus; anything else is refused naming ``name``, the value and every status."""
+    try:
+        return JobStatus(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in JobStatus)
+        raise ValidationError(f"{name} {value!r} is not a job status; allowed: {allowed}") from None
+
+
 def finished_statuses(statuses: Sequence[JobStatus | str]) -> list[JobStatus]:
     """The statuses a clean-up may select, parsed; an unknown or unfinished one is refused by name."""
     allowed = ", ".join(s.value for s in FINISHED)
@@ -457,4 +466,4 @@ def _progress_changes(job: ScrapingJob, progress: Progress) -> dict[str, int]:
 
 
 __all__ = ["FINISHED", "MAX_LEASE_SECONDS", "JobRepository", "JobStats", "Progress", "RecoveryResult", "check_claim",
-           "finished_statuses"]
+           "finished_statuses", "job_status"]

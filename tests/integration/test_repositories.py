@@ -766,7 +766,7 @@ def test_frame_masks_secret_values(db: Database) -> None:
         config.set("jobs.lease_seconds", 60)
         frame = config.frame()
     values = dict(zip(frame["key"], frame["value"], strict=True))
-    assert values == {"jobs.lease_seconds": 60, "scraper.proxy_url": MASK}
+    assert values == {"jobs.lease_seconds": "60", "scraper.proxy_url": f'"{MASK}"'}  # JSON text, masked
     assert not any("s3cret" in str(cell) for cell in frame.to_numpy().ravel())
 
 
