@@ -56,6 +56,7 @@ class AuditAction(enum.StrEnum):
     BACKUP_CREATED = "backup.created"
     BACKUP_RESTORED = "backup.restored"
     RETENTION_CLEANED = "retention.cleaned"
+    REPORT_RUN = "report.run"
 
 
 def timestamp(moment: datetime) -> str:
