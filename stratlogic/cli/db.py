@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -9,7 +10,7 @@ from rich.table import Table
 
 from stratlogic.cli._common import cli_errors, err, out, settings
 from stratlogic.db import migrate
-from stratlogic.errors import SchemaDriftError
+from stratlogic.errors import MigrationError, SchemaDriftError
 
 app = typer.Typer(help="Migrate the database schema and check it against the models.", no_args_is_help=True)
 
@@ -17,7 +18,8 @@ app = typer.Typer(help="Migrate the database schema and check it against the mod
 @app.command()
 def upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
-    sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it.")] = False,
+    sql: Annotated[bool, typer.Option("--sql", help="Print the SQL from the current revision instead of running it.")]
+    = False,
 ) -> None:
     """Apply migrations up to REVISION (default: head).
 
@@ -25,8 +27,10 @@ def upgrade(
     """
     with cli_errors():
         output = migrate.upgrade(settings(), revision, sql=sql)
-        if sql:
+        if sql and output:
             out.print(output, markup=False, end="")
+        elif sql:
+            err.print(f"database already at {migrate.current(settings())} ({revision}): no SQL to print")
         else:
             err.print(f"database at {migrate.current(settings()) or 'base'}")
 
@@ -36,17 +40,34 @@ def downgrade(
     revision: Annotated[str | None, typer.Argument(help="Target revision, e.g. base.")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Go back N revisions.")] = None,
     sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm a downgrade that drops tables or columns.")] = False,
 ) -> None:
-    """Undo migrations down to REVISION, or by --steps N.
+    """Undo migrations down to REVISION, or by --steps N; dropping tables or columns needs --yes.
+
+    Without --yes, a downgrade that drops data says what it drops and asks (on a terminal) or refuses.
 
     Example: stratlogic db downgrade --steps 1
     """
     with cli_errors():
-        output = migrate.downgrade(settings(), revision, steps=steps, sql=sql)
         if sql:
-            out.print(output, markup=False, end="")
-        else:
-            err.print(f"database at {migrate.current(settings()) or 'base'}")
+            out.print(migrate.downgrade(settings(), revision, steps=steps, sql=True), markup=False, end="")
+            return
+        plan = migrate.downgrade_plan(settings(), revision, steps=steps)
+        if plan.drops and not yes:
+            _confirm(plan)
+        migrate.downgrade(settings(), revision, steps=steps, yes=True)
+        err.print(f"database at {migrate.current(settings()) or 'base'}")
+
+
+def _confirm(plan: migrate.DowngradePlan) -> None:
+    """Ask a person at a terminal; refuse anywhere else (a script must say --yes)."""
+    if not sys.stdin.isatty():
+        raise MigrationError(f"{plan.describe()}; the data in them is lost: pass --yes to confirm "
+                             "(back up first; --sql shows the SQL)")
+    err.print(f"{plan.describe()}; the data in them is lost (back up first).", markup=False)
+    if not typer.confirm("Downgrade?", default=False, err=True):
+        err.print("nothing changed")
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -7,6 +7,7 @@ connection hooks so that online runs, offline SQL and drift checks all compare t
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
@@ -192,24 +193,119 @@ def _refuse_backwards(settings: Settings, revision: str) -> None:
 
 
 def upgrade(settings: Settings, revision: str = "head", *, sql: bool = False) -> str:
-    """Apply migrations up to ``revision``; with ``sql`` return the SQL instead of running it."""
+    """Apply migrations up to ``revision``; with ``sql`` return the SQL instead of running it.
+
+    The SQL starts from the database's current revision; it is ``""`` when the database is already at
+    ``revision`` (see ``pending_upgrade``).
+    """
     if sql:
+        if ":" not in revision and not pending_upgrade(settings, revision):
+            return ""
         return _offline(settings, "upgrade", revision)
     _refuse_backwards(settings, revision)
     return _run(settings, "upgrade", revision)
 
 
+def pending_upgrade(settings: Settings, revision: str = "head") -> bool:
+    """Whether upgrading to ``revision`` has anything to do (False: the database is already there)."""
+    now = current(settings)
+    return now is None or now != _resolve(revision)
+
+
 def downgrade(settings: Settings, revision: str | None = None, *, steps: int | None = None,
-              sql: bool = False) -> str:
-    """Undo migrations down to ``revision`` (e.g. ``base``), or by ``steps`` relative steps."""
+              sql: bool = False, yes: bool = False) -> str:
+    """Undo migrations down to ``revision`` (e.g. ``base``), or by ``steps`` relative steps.
+
+    A downgrade that drops a table or a column loses data, so it is refused unless ``yes`` (the CLI's
+    ``--yes`` or its confirmation); ``sql`` only prints, so it never needs ``yes``.
+    """
+    plan = downgrade_plan(settings, revision, steps=steps)
+    if not plan.revisions:
+        return ""  # already there: nothing to undo
+    if sql:
+        return _offline(settings, "downgrade", f"{plan.current or 'base'}:{plan.target or 'base'}")
+    if plan.drops and not yes:
+        raise MigrationError(f"{plan.describe()}: pass --yes (yes=True) to confirm, or --sql to see the SQL")
+    return _run(settings, "downgrade", plan.target or "base")
+
+
+@dataclass(frozen=True)
+class DowngradePlan:
+    """What a downgrade would undo, found before anything runs: the revisions and what their SQL drops."""
+
+    current: str | None
+    target: str | None  # None: base
+    revisions: list[str]
+    drops: list[str]  # "table users", "column scraping_jobs.kind"
+
+    def describe(self) -> str:
+        """One line: where from, where to, and what is dropped."""
+        where = f"downgrade from {self.current or 'base'} to {self.target or 'base'}"
+        return f"{where} drops {', '.join(self.drops)}" if self.drops else f"{where} drops no table or column"
+
+
+def downgrade_plan(settings: Settings, revision: str | None = None, *, steps: int | None = None) -> DowngradePlan:
+    """The revisions a downgrade would undo and the tables and columns their SQL drops.
+
+    The drops are read from the downgrade's own SQL, rendered offline for PostgreSQL whatever the database
+    (the scripts drop the same tables and columns on every engine; SQLite's batch rebuilds cannot render
+    offline). So a new revision needs no list kept by hand.
+    """
     if (revision is None) == (steps is None):
         raise MigrationError("downgrade needs exactly one of REVISION or --steps N")
     if steps is not None and steps < 1:
         raise MigrationError(f"--steps must be at least 1, got {steps}")
-    target = revision if revision is not None else f"-{steps}"
-    if sql:
-        return _offline(settings, "downgrade", target)
-    return _run(settings, "downgrade", target)
+    now = current(settings)
+    below = _below(now)
+    if steps is not None:
+        if steps > len(below):
+            raise MigrationError(f"cannot go down {steps} step{'s' * (steps != 1)}: the database is "
+                                 f"{len(below)} revision{'s' * (len(below) != 1)} above base")
+        target = below[steps] if steps < len(below) else None
+    else:
+        target = _downgrade_target(now, below, str(revision))
+    undone = below[:below.index(target)] if target is not None else below
+    drops = _drops_of(settings, now, target) if undone else []
+    return DowngradePlan(now, target, undone, drops)
+
+
+def _below(now: str | None) -> list[str]:
+    """The current revision and every one under it, newest first (empty at base)."""
+    if now is None:
+        return []
+    return [rev.revision for rev in script_directory().iterate_revisions(now, "base")]
+
+
+def _downgrade_target(now: str | None, below: list[str], revision: str) -> str | None:
+    if revision == "base":
+        return None
+    target = _resolve(revision)
+    if target not in below:
+        raise MigrationError(f"cannot downgrade to {revision!r}: the database is at {now or 'base'}, "
+                             f"which is not above it; accepted: base or one of {', '.join(below[1:]) or 'none'}")
+    return target
+
+
+_DROP_TABLE = re.compile(r"\bDROP TABLE (?:IF EXISTS )?\"?([\w.]+)\"?", re.IGNORECASE)
+_DROP_COLUMN = re.compile(r"\bALTER TABLE (?:ONLY )?\"?([\w.]+)\"?\s+DROP COLUMN (?:IF EXISTS )?\"?(\w+)\"?",
+                          re.IGNORECASE)
+
+
+def _drops_of(settings: Settings, now: str | None, target: str | None) -> list[str]:
+    """Tables and columns dropped by the offline SQL of ``now:target`` (Alembic's own table left out)."""
+    offline = settings.model_copy(update={"database_url": "postgresql+psycopg://offline@localhost/offline"})
+    cfg = alembic_config(offline)
+    out = io.StringIO()
+    cfg.stdout = out
+    try:
+        with redirect_stdout(out):
+            command.downgrade(cfg, f"{now or 'base'}:{target or 'base'}", sql=True)
+    except CommandError as exc:
+        raise MigrationError(f"cannot plan the downgrade to {target or 'base'}: {exc}") from exc
+    sql = out.getvalue()
+    dropped = [name for name in _DROP_TABLE.findall(sql) if name != "alembic_version"]
+    columns = [f"column {table}.{column}" for table, column in _DROP_COLUMN.findall(sql) if table not in dropped]
+    return list(dict.fromkeys([f"table {name}" for name in dropped] + columns))  # a dropped table's columns go too
 
 
 def _offline(settings: Settings, action: str, revision: str) -> str:
@@ -220,8 +316,8 @@ def _offline(settings: Settings, action: str, revision: str) -> str:
     cfg = alembic_config(settings)
     out = io.StringIO()
     cfg.stdout = out
-    if action == "downgrade" and ":" not in revision:
-        revision = f"{current(settings) or 'head'}:{revision}"
+    if ":" not in revision and (now := current(settings)) is not None:
+        revision = f"{now}:{revision}"  # from where the database is, not from base
     try:
         with redirect_stdout(out):
             getattr(command, action)(cfg, revision, sql=True)
@@ -287,5 +383,6 @@ def revision(settings: Settings, message: str, *, autogenerate: bool = True) -> 
     return Path(script.path)
 
 
-__all__ = ["PROJECT_ROOT", "Revision", "alembic_config", "check", "current", "downgrade", "finish_connection",
-           "heads", "history", "migration_engine", "migration_options", "prepare_connection", "revision", "upgrade"]
+__all__ = ["PROJECT_ROOT", "DowngradePlan", "Revision", "alembic_config", "check", "current", "downgrade",
+           "downgrade_plan", "finish_connection", "heads", "history", "migration_engine", "migration_options",
+           "pending_upgrade", "prepare_connection", "revision", "upgrade"]

@@ -32,11 +32,11 @@ def test_db_lifecycle_through_the_cli(env: dict[str, str]) -> None:
     refused = run_cli("db", "upgrade", "0001", env=env)
     assert refused.returncode == 1
     assert refused.stderr.startswith("error: upgrade to '0001' refused") and "Traceback" not in refused.stderr
-    back = run_cli("db", "downgrade", "--steps", "1", env=env)
+    back = run_cli("db", "downgrade", "--steps", "1", "--yes", env=env)
     assert back.returncode == 0, back.stderr
     below_head = migrate.script_directory().get_revision(migrate.heads()[0]).down_revision
     assert run_cli("db", "current", env=env).stdout.strip() == below_head
-    assert run_cli("db", "downgrade", "base", env=env).returncode == 0
+    assert run_cli("db", "downgrade", "base", "--yes", env=env).returncode == 0
     assert run_cli("db", "current", env=env).stdout.strip() == "base"
 
 

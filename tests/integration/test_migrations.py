@@ -27,7 +27,7 @@ def empty_settings(empty_url: str, tmp_path: Path) -> Settings:
 def test_round_trip_upgrade_downgrade_upgrade(empty_settings: Settings) -> None:
     migrate.upgrade(empty_settings, "head")
     assert migrate.current(empty_settings) == migrate.heads()[0]
-    migrate.downgrade(empty_settings, "base")
+    migrate.downgrade(empty_settings, "base", yes=True)
     assert migrate.current(empty_settings) is None
     engine = make_engine(empty_settings)
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
@@ -86,9 +86,9 @@ def test_downgrade_by_steps_and_argument_errors(settings: Settings) -> None:
     with pytest.raises(MigrationError, match="at least 1, got 0"):
         migrate.downgrade(settings, steps=0)
     below_head = migrate.script_directory().get_revision(migrate.heads()[0]).down_revision
-    migrate.downgrade(settings, steps=1)
+    migrate.downgrade(settings, steps=1, yes=True)
     assert migrate.current(settings) == below_head
-    migrate.downgrade(settings, "base")
+    migrate.downgrade(settings, "base", yes=True)
     assert migrate.current(settings) is None
 
 

@@ -1,0 +1,145 @@
+"""``db downgrade`` says what it drops and needs ``--yes`` for it; ``db upgrade --sql`` starts where the database is."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from stratlogic.config import Settings
+from stratlogic.db import migrate
+from stratlogic.db.engine import make_engine
+from stratlogic.errors import MigrationError
+from tests.cli_helpers import BIN, run_cli
+from tests.conftest import make_settings
+
+
+def schema(settings: Settings) -> dict[str, set[str]]:
+    """Every table (Alembic's own left out) and its columns, as the database has them."""
+    engine = make_engine(settings)
+    try:
+        found = inspect(engine)
+        return {table: {c["name"] for c in found.get_columns(table)} for table in found.get_table_names()
+                if table != "alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def dropped(before: dict[str, set[str]], after: dict[str, set[str]]) -> set[str]:
+    tables = {f"table {t}" for t in before if t not in after}
+    columns = {f"column {t}.{c}" for t, cols in before.items() if t in after for c in cols - after[t]}
+    return tables | columns
+
+
+def test_every_revision_s_plan_names_exactly_what_its_downgrade_drops(settings: Settings) -> None:
+    """Step by step from head to base: the plan equals the schema difference, and drops need ``yes``."""
+    while (now := migrate.current(settings)) is not None:
+        plan = migrate.downgrade_plan(settings, steps=1)
+        before = schema(settings)
+        if plan.drops:
+            with pytest.raises(MigrationError, match=f"downgrade from {now} to .* drops .*pass --yes"):
+                migrate.downgrade(settings, steps=1)
+            assert migrate.current(settings) == now  # refused: nothing ran
+        migrate.downgrade(settings, steps=1, yes=True)
+        assert set(plan.drops) == dropped(before, schema(settings)), now
+        assert plan.revisions == [now]
+    assert not schema(settings)
+
+
+def test_a_downgrade_that_drops_nothing_needs_no_yes(settings: Settings) -> None:
+    while (plan := migrate.downgrade_plan(settings, steps=1)).drops:  # down to a revision that changes no columns
+        migrate.downgrade(settings, steps=1, yes=True)
+    assert plan.current == "0007" and plan.target == "0006"  # 0007 changes a trigger only
+    migrate.downgrade(settings, steps=1)
+    assert migrate.current(settings) == plan.target
+
+
+def test_too_many_steps_names_how_many_there_are(settings: Settings) -> None:
+    above = len(list(migrate.script_directory().walk_revisions()))
+    with pytest.raises(MigrationError) as caught:
+        migrate.downgrade(settings, steps=99, yes=True)
+    assert str(caught.value) == f"cannot go down 99 steps: the database is {above} revisions above base"
+    assert migrate.downgrade_plan(settings, "head").revisions == []  # already there: nothing to undo
+    migrate.downgrade(settings, steps=1, yes=True)
+    with pytest.raises(MigrationError, match="cannot downgrade to 'head': the database is at .*not above it"):
+        migrate.downgrade_plan(settings, "head")
+
+
+def env_of(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    return {"STRATLOGIC_DATABASE_URL": settings.url.render_as_string(hide_password=False),
+            "STRATLOGIC_HOME": str(tmp_path)}
+
+
+def test_cli_downgrade_base_refuses_without_yes_naming_the_tables(settings: Settings, tmp_path: Path) -> None:
+    env = env_of(settings, tmp_path)
+    head = migrate.heads()[0]
+    refused = run_cli("db", "downgrade", "base", env=env)
+    assert refused.returncode == 1
+    line, = refused.stderr.strip().splitlines()
+    assert line.startswith(f"error: downgrade from {head} to base drops table ") and "table users" in line
+    assert "pass --yes" in line and migrate.current(settings) == head
+    done = run_cli("db", "downgrade", "base", "--yes", env=env)
+    assert done.returncode == 0, done.stderr
+    assert migrate.current(settings) is None
+
+
+def test_cli_downgrade_too_many_steps(settings: Settings, tmp_path: Path) -> None:
+    above = len(list(migrate.script_directory().walk_revisions()))
+    result = run_cli("db", "downgrade", "--steps", "99", "--yes", env=env_of(settings, tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: cannot go down 99 steps: the database is {above} revisions above base"
+
+
+@pytest.mark.sqlite
+def test_cli_downgrade_asks_a_person_at_a_terminal(settings: Settings, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATLOGIC_")} | env_of(settings, tmp_path)
+    for answer, left_at in ((b"n\n", migrate.heads()[0]), (b"y\n", None)):
+        leader, follower = pty.openpty()
+        with subprocess.Popen([str(BIN), "db", "downgrade", "base"], stdin=follower, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env) as process:
+            os.close(follower)
+            os.write(leader, answer)
+            _, said = process.communicate(timeout=60)
+        os.close(leader)
+        assert b"drops table " in said and b"table users;" in said and b"Downgrade?" in said
+        assert process.returncode == (1 if left_at else 0)
+        assert migrate.current(settings) == left_at
+
+
+@pytest.fixture
+def pg_settings(pg_database, pg_template: str, tmp_path: Path) -> Settings:  # type: ignore[no-untyped-def]
+    """A migrated PostgreSQL database (offline SQL is for PostgreSQL only)."""
+    return make_settings(pg_database(pg_template), tmp_path)
+
+
+@pytest.mark.postgres
+def test_cli_downgrade_sql_prints_without_asking(pg_settings: Settings, tmp_path: Path) -> None:
+    settings = pg_settings
+    result = run_cli("db", "downgrade", "base", "--sql", env=env_of(settings, tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "DROP TABLE users" in result.stdout
+    assert migrate.current(settings) == migrate.heads()[0]
+
+
+@pytest.mark.postgres
+def test_upgrade_sql_starts_at_the_current_revision(pg_settings: Settings, tmp_path: Path) -> None:
+    settings = pg_settings
+    env = env_of(settings, tmp_path)
+    head = migrate.heads()[0]
+    at_head = run_cli("db", "upgrade", "--sql", env=env)
+    assert at_head.returncode == 0 and at_head.stdout == ""
+    assert at_head.stderr.strip() == f"database already at {head} (head): no SQL to print"
+    migrate.downgrade(settings, "0005", yes=True)
+    sql = migrate.upgrade(settings, "head", sql=True)
+    assert "CREATE TABLE users" not in sql and "stratlogic_write_lock" in sql  # 0006 and later only
+    assert f"UPDATE alembic_version SET version_num='{head}'" in sql
+
+
+@pytest.mark.postgres
+def test_upgrade_sql_of_an_empty_database_is_the_whole_schema(pg_database, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(pg_database(), tmp_path)
+    assert "CREATE TABLE users" in migrate.upgrade(settings, "head", sql=True)
