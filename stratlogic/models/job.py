@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ from stratlogic.models.base import (
 from stratlogic.models.enums import JobStatus
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine.default import DefaultExecutionContext
+
     from stratlogic.models.artifact import Artifact
     from stratlogic.models.user import User
 
@@ -49,6 +52,27 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 }
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def domain_of(url: str | None) -> str | None:
+    """The host a job's URL targets: after ``://``, before ``/?#``, without user info, port or trailing dot.
+
+    ASCII letters are lower-cased (IPv6 literals lose their brackets). Migration 0008 backfills the same
+    rule in SQL, so the stored ``target_domain`` is the same whichever path wrote the row.
+    """
+    if not url or "://" not in url:
+        return None
+    authority = re.split(r"[/?#]", url.split("://", 1)[1], maxsplit=1)[0]
+    host = authority.rpartition("@")[2]
+    host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
+    return host.translate(_ASCII_LOWER).rstrip(".") or None
+
+
+def _domain_default(context: DefaultExecutionContext) -> str | None:
+    return domain_of(context.get_current_parameters().get("target_url"))
+
+
 class ScrapingJob(Base):
     """One scraping job owned by a user.
 
@@ -70,6 +94,7 @@ class ScrapingJob(Base):
         Index("ix_scraping_jobs_status_created_at", "status", "created_at"),
         Index("ix_scraping_jobs_owner_id_created_at", "owner_id", "created_at"),
         Index("ix_scraping_jobs_created_at_id", "created_at", "id"),  # newest-first keyset pages
+        Index("ix_scraping_jobs_target_domain_created_at", "target_domain", "created_at"),  # per-domain reports
         CheckConstraint(STATUS_TIMESTAMPS_SQL, name="status_timestamps"),
         Index("uq_scraping_jobs_active_dedupe_key", "dedupe_key", unique=True,
               postgresql_where=text(ACTIVE_SQL), sqlite_where=text(ACTIVE_SQL)),
@@ -80,6 +105,8 @@ class ScrapingJob(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(50), default="scrape", server_default="scrape")
     target_url: Mapped[str] = mapped_column(String(2048))
+    #: ``domain_of(target_url)``, filled on insert (ORM and Core alike) so reports filter without parsing URLs.
+    target_domain: Mapped[str | None] = mapped_column(String(255), default=_domain_default)
     status: Mapped[JobStatus] = enum_column(JobStatus, "status", default=JobStatus.PENDING,
                                             server_default=JobStatus.PENDING.value)
     priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

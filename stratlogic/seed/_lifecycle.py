@@ -16,16 +16,17 @@ from typing import Any, NamedTuple
 import orjson
 
 from stratlogic.models.audit_rules import AuditAction
+from stratlogic.models.job import domain_of
 from stratlogic.repositories.bulk import json_value
 from stratlogic.seed._artifacts import ArtifactSpec, Page, artifact, outputs
 from stratlogic.seed._random import Draw
 from stratlogic.seed._rows import MILLISECOND, MINUTE, SECOND, moment, stamp
 from stratlogic.seed._vocab import ERRORS, LEASE_EXPIRED
 
-JOB_COLUMNS = ("id", "owner_id", "name", "kind", "target_url", "status", "priority", "options", "pages_done",
-               "pages_total", "items_scraped", "bytes_downloaded", "attempt", "max_retries", "next_retry_at",
-               "error_type", "error_message", "claimed_by", "heartbeat_at", "lease_expires_at", "created_at",
-               "started_at", "finished_at", "updated_at", "version")
+JOB_COLUMNS = ("id", "owner_id", "name", "kind", "target_url", "target_domain", "status", "priority", "options",
+               "pages_done", "pages_total", "items_scraped", "bytes_downloaded", "attempt", "max_retries",
+               "next_retry_at", "error_type", "error_message", "claimed_by", "heartbeat_at", "lease_expires_at",
+               "created_at", "started_at", "finished_at", "updated_at", "version")
 HEARTBEAT = 30 * SECOND
 WORKERS = tuple(f"scraper-{n:02d}" for n in range(1, 13))
 #: Per attempt: a worker dies (its lease expires), the owner cancels while it runs or while it waits.
@@ -108,7 +109,8 @@ class Job:
         values = {"attempt": 0, "bytes_downloaded": 0, "created_at": at, "id": self.id, "items_scraped": 0,
                   "kind": self.kind.name, "max_retries": self.max_retries, "name": self.target.name,
                   "options": orjson.Fragment(self.options), "owner_id": self.owner, "pages_done": 0,
-                  "priority": self.priority, "status": "pending", "target_url": self.target.url, "updated_at": at,
+                  "priority": self.priority, "status": "pending", "target_url": self.target.url,
+                  "target_domain": domain_of(self.target.url), "updated_at": at,
                   "version": 1}
         self.events.append((self.created, self.owner, CREATED, "job", self.rid, {"values": values}, None))
 
@@ -178,7 +180,8 @@ class Job:
 
     def row(self) -> tuple[Any, ...]:
         """The row as the table holds it after the last move (in the bulk writer's wire form)."""
-        return (self.id, self.owner, self.target.name, self.kind.name, self.target.url, self.status, self.priority,
+        return (self.id, self.owner, self.target.name, self.kind.name, self.target.url, domain_of(self.target.url),
+                self.status, self.priority,
                 json_value(self.options), self.pages_done, self.pages_total, self.items, self.bytes, self.attempt,
                 self.max_retries, self.next_retry, self.error_type, self.error_message, self.claimed_by,
                 self.heartbeat, self.lease, self.created, self.started, self.finished, self.updated, self.version)
