@@ -121,7 +121,7 @@ def explore(params: ReportParameters, view: View, *, choices: Mapping[str, Seque
 
 def _control(param: Param, value: Any, options: Sequence[str] | None) -> widgets.Widget:
     """The widget for one parameter's type, labelled with its name and described by its comment."""
-    common: dict[str, Any] = {"description": param.name, "description_tooltip": param.description,
+    common: dict[str, Any] = {"description": param.name, "tooltip": param.description,
                               "style": {"description_width": "initial"}}
     kind = param.kind
     if kind.base == "literal":

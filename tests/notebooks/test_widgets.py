@@ -1,0 +1,109 @@
+"""The explore panel driven from Python: its controls come from the parameters cell, and a change re-runs the view.
+
+No kernel here: the panel is built in this process over the seeded database, as a notebook cell builds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import ipywidgets
+import pandas as pd
+import pytest
+
+import stratlogic
+from stratlogic.reports import charts, widgets
+from stratlogic.reports.params import ReportParameters, load_spec, resolve
+from stratlogic.workbench import Workbench
+from tests.notebooks.conftest import NOTEBOOKS, Place
+
+pytestmark = pytest.mark.sqlite
+
+
+def parameters(name: str, **values: Any) -> ReportParameters:
+    """A notebook's parameters as its validating cell resolves them (defaults, then ``values``)."""
+    return resolve(load_spec(NOTEBOOKS / f"{name}.ipynb"), values, strict=False)
+
+
+@pytest.fixture
+def wb(seeded: Place) -> Iterator[Workbench]:
+    with stratlogic.open(seeded.url, readonly=True) as workbench:
+        yield workbench
+
+
+class Recorder:
+    """A view like the notebook's: job volume for the parameters; remembers every frame it drew."""
+
+    def __init__(self, wb: Workbench) -> None:
+        self.wb, self.frames = wb, []  # type: ignore[var-annotated]
+
+    def __call__(self, r: ReportParameters) -> object:
+        frame = self.wb.stats.job_volume(by=r.by, since=r.since, until=r.until, tz=r.tz, status=r.statuses or None)
+        self.frames.append(frame)
+        return charts.volume(frame, title=f"Jobs per {r.by}")
+
+
+def test_controls_follow_the_parameter_types() -> None:
+    p = parameters("03_job_stats")
+    built = widgets.panel(p.spec, p, lambda r: None)
+    controls = built.controls
+    assert isinstance(controls["by"], ipywidgets.Dropdown)
+    assert list(controls["by"].options) == ["hour", "day", "week", "month"] and controls["by"].value == "day"
+    assert isinstance(controls["since"], ipywidgets.Text) and controls["since"].value == "-30d"
+    assert isinstance(controls["statuses"], ipywidgets.TagsInput)
+    assert "failed" in controls["statuses"].allowed_tags
+    assert controls["owners"].allowed_tags == []  # any owner may be typed
+    assert "export_format" not in controls and "output_dir" not in controls
+    audit = parameters("05_audit_report")
+    assert "user.created" in widgets.panel(audit.spec, audit, lambda r: None).controls["actions"].allowed_tags
+
+
+def test_setting_a_value_reruns_the_view_with_the_new_data(wb: Workbench) -> None:
+    view = Recorder(wb)
+    p = parameters("03_job_stats")
+    built = widgets.panel(p.spec, p, view)
+    assert len(view.frames) == 1
+    everything = view.frames[0]
+    assert {"completed", "failed"} <= set(everything["status"])
+
+    built.controls["statuses"].value = ["failed"]
+    assert len(view.frames) == 2
+    assert set(view.frames[1]["status"]) == {"failed"}
+    assert view.frames[1]["jobs"].sum() == everything.loc[everything["status"] == "failed", "jobs"].sum()
+    assert built.params.statuses == ["failed"]
+    print(f"\nre-running the job volume view from a widget took {built.seconds:.3f} s on the demo data")
+
+    built.controls["by"].value = "week"
+    weekly = view.frames[2]
+    assert weekly["bucket"].nunique() < everything["bucket"].nunique()
+    assert weekly["jobs"].sum() == view.frames[1]["jobs"].sum()
+    assert built.seconds is not None
+    print(f"re-running it by week took {built.seconds:.3f} s")
+
+
+def test_a_bad_value_shows_one_line_naming_the_parameter_and_keeps_the_view(wb: Workbench) -> None:
+    view = Recorder(wb)
+    p = parameters("03_job_stats")
+    built = widgets.panel(p.spec, p, view)
+    built.controls["since"].value = "-3x"
+    assert len(view.frames) == 1
+    assert built.error is not None and built.error.startswith("parameter 'since'")
+    assert "\n" not in built.error
+    assert "parameter &#x27;since&#x27;" in built.status.value or "parameter 'since'" in built.status.value
+    assert built.params.since == "-30d"
+    built.controls["since"].value = "-7d"
+    assert built.error is None and len(view.frames) == 2
+
+
+def test_the_panel_shows_only_when_a_person_drives_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = parameters("05_audit_report")
+    monkeypatch.delenv(widgets.FORCE_ENV, raising=False)
+    assert widgets.interactive() is False  # no kernel at all in this process
+    assert widgets.explore(p, lambda r: None) is None
+    monkeypatch.setenv(widgets.FORCE_ENV, "1")
+    assert widgets.interactive() is True
+    shown = widgets.explore(p, lambda r: pd.DataFrame({"a": [1]}))
+    assert isinstance(shown, widgets.ReportPanel)
+    monkeypatch.setenv(widgets.FORCE_ENV, "0")
+    assert widgets.explore(p, lambda r: None) is None
