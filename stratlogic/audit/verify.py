@@ -8,7 +8,8 @@ that fails is named, with which of the two broke.
 Content checks are independent per row, and links only need each segment's first and last hash, so on
 PostgreSQL the id range is split into segments (four per core) verified by one process per core, each
 taking the next segment when done and streaming Arrow batches (``_columnar``); the parent checks the
-links between segments. SQLite is verified row by row in one pass.
+links between segments. SQLite is verified row by row in one pass. The processes are forked, except
+inside a Jupyter kernel, where they are spawned and the caller's engine is left alone (``start_method``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import os
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -190,13 +192,22 @@ def _segments(database: Database, checkpoint_id: int | None, workers: int | None
         return [verify_segment(database, *bounds[0], checkpoint_id)]
     # fork: starts in milliseconds and needs no ``if __name__ == "__main__"`` guard in a user's script.
     # The pool is emptied first, so no child inherits a socket the parent still uses; the columnar
-    # modules are imported first, so each child inherits them instead of importing them again.
-    _columnar()
-    database.engine.dispose()
-    with ProcessPoolExecutor(min(processes, len(bounds)), mp_context=get_context(_START_METHOD)) as pool:
+    # modules are imported first, so each child inherits them instead of importing them again. In a
+    # notebook kernel (threads, ZeroMQ sockets, a workbench's pool in use) nothing is forked: spawn.
+    method = start_method()
+    if method == "fork":
+        _columnar()
+        database.engine.dispose()
+    with ProcessPoolExecutor(min(processes, len(bounds)), mp_context=get_context(method)) as pool:
         futures = [pool.submit(_segment_in_child, database.settings, low, high, checkpoint_id)
                    for low, high in bounds]
         return [future.result() for future in futures]
+
+
+def start_method() -> str:
+    """``fork`` for the CLI and scripts; ``spawn`` inside a Jupyter kernel, which must never be forked (its
+    threads and sockets would be copied mid-use) and whose engine must not be disposed under it."""
+    return "spawn" if "ipykernel" in sys.modules else _START_METHOD
 
 
 def _prunes(database: Database) -> list[tuple[int, Any]]:
@@ -286,4 +297,4 @@ def _checkpoint_problem(database: Database, checkpoint: Checkpoint, segments: li
     return None
 
 
-__all__ = ["PARALLEL_FROM", "Segment", "VerifyReport", "anchor", "verify", "verify_segment"]
+__all__ = ["PARALLEL_FROM", "Segment", "VerifyReport", "anchor", "start_method", "verify", "verify_segment"]
