@@ -23,19 +23,15 @@ p = stratlogic.report_parameters("01_migrate", globals())
 
 # %%
 wb = stratlogic.open()
-wb.health()
+charts = stratlogic.reports.charts
+charts.kpis(wb.health(), caption="Before")
 
 # %% [markdown]
 # ## Upgrade
 
-# %%
+# %% tags=["kpis"]
 wb.migrate(p.revision)
-
-# %% [markdown]
-# ## After
-
-# %%
-wb.health()
+charts.kpis(wb.health(), caption=f"After upgrading to {p.revision}")
 
 # %%
 wb

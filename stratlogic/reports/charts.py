@@ -12,11 +12,13 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from matplotlib.axes import Axes
@@ -25,8 +27,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from pandas.io.formats.style import Styler
 
-__all__ = ["COLUMNS", "Chart", "bars", "histogram", "kpi_rows", "kpis", "percentiles", "table", "trend",
-           "volume"]
+__all__ = ["COLUMNS", "Chart", "bars", "exported", "histogram", "kpi_rows", "kpis", "percentiles", "span", "table",
+           "trend", "volume"]
 
 #: Known analytics columns: header (unit added by kind) and kind (count, rate, bytes, seconds, time, text).
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -41,7 +43,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "max": ("Max", "number"), "expired_for_seconds": ("Expired for", "seconds"),
     "oldest_queued_age_seconds": ("Oldest queued age", "seconds"),
     "bucket": ("Period", "time"), "occurred_at": ("Occurred at", "time"), "lease_expires_at": ("Lease expires", "time"),
-    "oldest_queued_at": ("Oldest queued at", "time"), "ok": ("Chain intact", "text"),
+    "oldest_queued_at": ("Oldest queued at", "time"), "ok": ("OK", "text"),
+    "latency_ms": ("Latency (ms)", "text"),
 }
 _BYTE_UNITS = (("B", 1), ("KiB", 1024), ("MiB", 1024**2), ("GiB", 1024**3), ("TiB", 1024**4))
 _STATUS_COLOURS = {"completed": "#2e7d32", "failed": "#c62828", "cancelled": "#9e9e9e", "running": "#1565c0",
@@ -303,32 +306,55 @@ def _formatter(kind: str, scale: int, tz: str | None) -> object:
     return lambda value: _format(value, kind, scale, tz)
 
 
-def kpi_rows(data: pd.DataFrame | Mapping[str, object], *, unit: str = "seconds",
-             tz: str | None = None) -> list[tuple[str, str]]:
-    """The headline numbers as (label with unit, shown value): a one-row frame's columns, or a mapping.
+def kpi_rows(data: object, *, unit: str = "seconds", tz: str | None = None) -> list[tuple[str, str]]:
+    """The headline numbers as (label with unit, shown value).
 
-    A mapping's keys are shown as given (put the unit in the key); a frame's known columns get their unit.
+    ``data`` is a one-row frame (an analytics summary: known columns get their unit), a mapping (its keys
+    are shown as given: put the unit in the key) or a dataclass such as ``HealthReport`` (one row per field).
     """
     if isinstance(data, pd.DataFrame):
         row = data.iloc[0].to_dict() if len(data) else dict.fromkeys(data.columns)
-        pairs = [(str(k), v) for k, v in row.items()]
-    else:
-        return [(label, _format(value, _guess(value), 1, tz)) for label, value in data.items()]
-    shown = []
-    for column, value in pairs:
-        kind = _kind(column, unit)
-        byte_label, scale = byte_unit(float(value)) if kind == "bytes" and isinstance(value, int | float) else ("B", 1)
-        shown.append((_header(column, kind, byte_label), _format(value, kind, scale, tz)))
-    return shown
+        return [_known(str(column), value, unit, tz) for column, value in row.items()]
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        fields = {f.name: getattr(data, f.name) for f in dataclasses.fields(data) if f.repr}
+        return [(COLUMNS.get(k, (k.replace("_", " ").capitalize(), ""))[0], _plain(v, tz)) for k, v in fields.items()]
+    if isinstance(data, Mapping):
+        return [(str(label), _plain(value, tz)) for label, value in data.items()]
+    raise TypeError(f"kpi_rows takes a one-row DataFrame, a mapping or a dataclass, not {type(data).__name__}")
 
 
-def _guess(value: object) -> str:
-    return "count" if isinstance(value, int | float) and not isinstance(value, bool) else "text"
+def _known(column: str, value: object, unit: str, tz: str | None) -> tuple[str, str]:
+    kind = _kind(column, unit)
+    byte_label, scale = byte_unit(float(value)) if kind == "bytes" and isinstance(value, int | float) else ("B", 1)
+    return _header(column, kind, byte_label), _format(value, kind, scale, tz)
 
 
-def kpis(data: pd.DataFrame | Mapping[str, object], *, caption: str = "Headline numbers", unit: str = "seconds",
-         tz: str | None = None) -> Styler:
+def _plain(value: object, tz: str | None) -> str:
+    """A value given without a column to name its unit: ints with separators, floats to two places."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _format(value, "time" if isinstance(value, datetime) else "text", 1, tz)
+    return f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
+
+
+def kpis(data: object, *, caption: str = "Headline numbers", unit: str = "seconds", tz: str | None = None) -> Styler:
     """The headline table: one metric per row, its unit in the label (``kpi_rows`` gives the same pairs)."""
     rows = kpi_rows(data, unit=unit, tz=tz)
     frame = pd.DataFrame({"Value": [value for _, value in rows]}, index=pd.Index([label for label, _ in rows]))
     return frame.style.set_caption(caption).set_properties(**{"text-align": "right"})
+
+
+def span(since: datetime, until: datetime, tz: str) -> str:
+    """The window as people read it: ``2026-11-06 00:00 to 2026-12-06 00:00 (Europe/Paris)``."""
+    zone = ZoneInfo(tz)
+    return f"{since.astimezone(zone):%Y-%m-%d %H:%M} to {until.astimezone(zone):%Y-%m-%d %H:%M} ({tz})"
+
+
+def exported(result: object | None) -> Styler:
+    """What an export wrote (an ``ExportResult``): one row per file with rows, size and sha256."""
+    if result is None:
+        return pd.DataFrame({"file": []}).style.set_caption("Nothing exported (export_format is 'none')")
+    files = getattr(result, "files", ())
+    frame = pd.DataFrame({"file": [str(f.path) for f in files], "rows": [f.rows for f in files],
+                          "bytes": [f.bytes for f in files], "sha256": [f.sha256 for f in files]})
+    fmt, kind = getattr(result, "fmt", "?"), getattr(result, "kind", "?")
+    return table(frame, caption=f"Exported {kind} as {fmt}: {getattr(result, 'rows', 0):,} rows")

@@ -138,3 +138,19 @@ def test_kpis_show_one_metric_per_row_with_its_unit() -> None:
 def test_kpis_of_an_empty_frame_show_dashes() -> None:
     assert charts.kpi_rows(pd.DataFrame({"jobs": [], "success_rate": []})) == [("Jobs", "-"),
                                                                                  ("Success rate (%)", "-")]
+
+
+def test_kpis_of_a_dataclass_show_one_row_per_field() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Report:
+        ok: bool
+        latency_ms: float
+        current_revision: str | None
+        rows: int
+
+    assert charts.kpi_rows(Report(True, 0.5432, None, 12345)) == [
+        ("OK", "True"), ("Latency (ms)", "0.54"), ("Current revision", "-"), ("Rows", "12,345")]
+    with pytest.raises(TypeError, match="not int"):
+        charts.kpi_rows(5)
