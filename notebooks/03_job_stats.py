@@ -41,29 +41,29 @@ charts, widgets = stratlogic.reports.charts, stratlogic.reports.widgets
 
 
 def query(p):
-    """The analytics keywords for these parameters: the window resolved once, empty filters left out."""
+    """The window resolved once (one "now" for every cell) and the filters set (an empty list: no filter)."""
     w = p.window
-    return dict(since=w.since, until=w.until, tz=w.tz, status=p.statuses or None, owner=p.owners or None,
-                kind=p.kinds or None, domain=p.domains or None)
+    filters = dict(status=p.statuses or None, owner=p.owners or None, kind=p.kinds or None, domain=p.domains or None)
+    return dict(since=w.since, until=w.until, tz=w.tz), filters
 
 
-q = query(p)
+window, filters = query(p)
 wb
 
 # %% [markdown]
 # ## Headline numbers
 
 # %% tags=["kpis"]
-charts.kpis(wb.stats.job_summary(**q), caption=f"Jobs, {charts.span(q['since'], q['until'], p.tz)}")
+charts.kpis(wb.stats.job_summary(**window, **filters), caption=f"Jobs, {charts.span(window['since'], window['until'], p.tz)}")
 
 # %% [markdown]
 # ## Volume and throughput
 
 # %%
-charts.volume(wb.stats.job_volume(by=p.by, **q), title=f"Jobs per {p.by} by status", tz=p.tz)
+charts.volume(wb.stats.job_volume(by=p.by, **window, **filters), title=f"Jobs per {p.by} by status", tz=p.tz)
 
 # %%
-throughput = wb.stats.job_throughput(by=p.by, **q)
+throughput = wb.stats.job_throughput(by=p.by, **window, **filters)
 charts.trend(throughput, "pages", title=f"Pages fetched per {p.by}", tz=p.tz)
 
 # %%
@@ -73,7 +73,7 @@ charts.trend(throughput, "bytes", title=f"Data fetched per {p.by}", tz=p.tz)
 # ## Run time and queue wait
 
 # %%
-durations = wb.stats.job_durations(**q)
+durations = wb.stats.job_durations(**window, **filters)
 charts.table(durations, caption="Percentiles of run time (started to finished) and queue wait (created to started)")
 
 # %%
@@ -83,23 +83,23 @@ charts.percentiles(durations, title="Run time and queue wait percentiles")
 # ## Who ran what
 
 # %%
-by_owner = wb.stats.job_breakdown(field="owner", **q)
+by_owner = wb.stats.job_breakdown(field="owner", **window, **filters)
 charts.bars(by_owner, "key", "jobs", title="Jobs per owner")
 
 # %%
 charts.table(by_owner, caption="Jobs per owner")
 
 # %%
-charts.table(wb.stats.job_breakdown(field="domain", **q), caption="Jobs per target domain", limit=15)
+charts.table(wb.stats.job_breakdown(field="domain", **window, **filters), caption="Jobs per target domain", limit=15)
 
 # %% [markdown]
 # ## Retries and errors
 
 # %%
-charts.histogram(wb.stats.job_attempts(**q), "attempts", "jobs", title="Attempts per job", xlabel="Attempts (count)")
+charts.histogram(wb.stats.job_attempts(**window, **filters), "attempts", "jobs", title="Attempts per job", xlabel="Attempts (count)")
 
 # %%
-charts.table(wb.stats.job_errors(limit=10, **q), caption="Most frequent errors")
+charts.table(wb.stats.job_errors(limit=10, **window, **filters), caption="Most frequent errors")
 
 # %% [markdown]
 # ## The queue now
@@ -118,8 +118,8 @@ charts.table(wb.stats.stuck_jobs(), caption="Jobs whose lease expired", tz=p.tz)
 # %%
 exported = None
 if p.export_format != "none":
-    exported = wb.export("jobs", p.output_dir, fmt=p.export_format, since=q["since"], until=q["until"], tz=p.tz,
-                         filters={k: v for k, v in q.items() if k not in ("since", "until", "tz") and v})
+    exported = wb.export("jobs", f"{p.output_dir}/jobs.{p.export_format}", fmt=p.export_format, force=True,
+                         filters=filters, **window)
 charts.exported(exported)
 
 # %% [markdown]
@@ -128,6 +128,11 @@ charts.exported(exported)
 # In JupyterLab: change the window or the filters and the headline numbers and the volume re-draw here.
 
 # %%
-widgets.explore(p, lambda r: [charts.kpis(wb.stats.job_summary(**query(r))),
-                              charts.volume(wb.stats.job_volume(by=r.by, **query(r)),
-                                            title=f"Jobs per {r.by} by status", tz=r.tz)])
+def view(r):
+    """What the panel re-draws for its parameters: the headline numbers and the volume."""
+    w, f = query(r)
+    return [charts.kpis(wb.stats.job_summary(**w, **f)),
+            charts.volume(wb.stats.job_volume(by=r.by, **w, **f), title=f"Jobs per {r.by} by status", tz=r.tz)]
+
+
+widgets.explore(p, view)

@@ -40,27 +40,27 @@ charts, widgets = stratlogic.reports.charts, stratlogic.reports.widgets
 
 
 def query(p):
-    """The analytics keywords for these parameters: the window resolved once, empty filters left out."""
+    """The window resolved once (one "now" for every cell) and the filters set (an empty list: no filter)."""
     w = p.window
-    return dict(since=w.since, until=w.until, tz=w.tz, content_type=p.content_types or None,
-                owner=p.owners or None, domain=p.domains or None)
+    filters = dict(content_type=p.content_types or None, owner=p.owners or None, domain=p.domains or None)
+    return dict(since=w.since, until=w.until, tz=w.tz), filters
 
 
-q = query(p)
+window, filters = query(p)
 wb
 
 # %% [markdown]
 # ## Headline numbers
 
 # %% tags=["kpis"]
-charts.kpis(wb.stats.artifact_size_percentiles(**q), unit="bytes",
-            caption=f"Artifacts stored, {charts.span(q['since'], q['until'], p.tz)}")
+charts.kpis(wb.stats.artifact_size_percentiles(**window, **filters), unit="bytes",
+            caption=f"Artifacts stored, {charts.span(window['since'], window['until'], p.tz)}")
 
 # %% [markdown]
 # ## Content types
 
 # %%
-by_type = wb.stats.artifact_summary(field="content_type", **q)
+by_type = wb.stats.artifact_summary(field="content_type", **window, **filters)
 charts.bars(by_type, "key", "artifacts", title="Artifacts per content type")
 
 # %%
@@ -73,31 +73,31 @@ charts.table(by_type, caption="Artifacts per content type")
 # ## Sizes
 
 # %%
-charts.histogram(wb.stats.artifact_sizes(**q), "bin", "artifacts", title="Artifact sizes", xlabel="Size (bytes, binned)")
+charts.histogram(wb.stats.artifact_sizes(**window, **filters), "bin", "artifacts", title="Artifact sizes", xlabel="Size (bytes, binned)")
 
 # %%
-charts.histogram(wb.stats.artifacts_per_job(**q), "artifacts", "jobs", title="Artifacts per job",
+charts.histogram(wb.stats.artifacts_per_job(**window, **filters), "artifacts", "jobs", title="Artifacts per job",
                  xlabel="Artifacts per job (count)")
 
 # %% [markdown]
 # ## Metadata
 
 # %%
-coverage = wb.stats.metadata_coverage(**q)
+coverage = wb.stats.metadata_coverage(**window, **filters)
 charts.bars(coverage, "key", "coverage", title="Share of artifacts carrying each metadata key")
 
 # %%
 charts.table(coverage, caption="Metadata keys")
 
 # %%
-charts.table(wb.stats.metadata_top_values(p.metadata_key, limit=p.top, **q),
+charts.table(wb.stats.metadata_top_values(p.metadata_key, limit=p.top, **window, **filters),
              caption=f"Most common values of {p.metadata_key!r}")
 
 # %% [markdown]
 # ## Stored more than once
 
 # %%
-charts.table(wb.stats.duplicate_artifacts(**q), caption="Same content (sha256) stored more than once", limit=p.top)
+charts.table(wb.stats.duplicate_artifacts(**window, **filters), caption="Same content (sha256) stored more than once", limit=p.top)
 
 # %% [markdown]
 # ## Export
@@ -105,8 +105,8 @@ charts.table(wb.stats.duplicate_artifacts(**q), caption="Same content (sha256) s
 # %%
 exported = None
 if p.export_format != "none":
-    exported = wb.export("artifacts", p.output_dir, fmt=p.export_format, since=q["since"], until=q["until"], tz=p.tz,
-                         filters={k: v for k, v in q.items() if k not in ("since", "until", "tz") and v})
+    exported = wb.export("artifacts", f"{p.output_dir}/artifacts.{p.export_format}", fmt=p.export_format, force=True,
+                         filters={"content_type": filters["content_type"]}, **window)
 charts.exported(exported)
 
 # %% [markdown]
@@ -115,6 +115,12 @@ charts.exported(exported)
 # In JupyterLab: change the window or the filters and the headline numbers and the content types re-draw here.
 
 # %%
-widgets.explore(p, lambda r: [charts.kpis(wb.stats.artifact_size_percentiles(**query(r)), unit="bytes"),
-                              charts.bars(wb.stats.artifact_summary(field="content_type", **query(r)), "key",
-                                          "artifacts", title="Artifacts per content type")])
+def view(r):
+    """What the panel re-draws for its parameters: the headline numbers and the content types."""
+    w, f = query(r)
+    return [charts.kpis(wb.stats.artifact_size_percentiles(**w, **f), unit="bytes"),
+            charts.bars(wb.stats.artifact_summary(field="content_type", **w, **f), "key", "artifacts",
+                        title="Artifacts per content type")]
+
+
+widgets.explore(p, view)

@@ -44,28 +44,28 @@ charts, widgets = stratlogic.reports.charts, stratlogic.reports.widgets
 
 
 def query(p):
-    """The analytics keywords for these parameters: the window resolved once, empty filters left out."""
+    """The window resolved once (one "now" for every cell) and the filters set (an empty list: no filter)."""
     w = p.window
-    return dict(since=w.since, until=w.until, tz=w.tz, action=p.actions or None, actor=p.actor or None,
-                resource_type=p.resource_types or None)
+    filters = dict(action=p.actions or None, actor=p.actor or None, resource_type=p.resource_types or None)
+    return dict(since=w.since, until=w.until, tz=w.tz), filters
 
 
-q = query(p)
+window, filters = query(p)
 wb
 
 # %% [markdown]
 # ## Headline numbers
 
 # %%
-volume = wb.stats.audit_volume(by=p.by, group=p.group, **q)
-security = wb.stats.security_changes(**q)
-after_hours = wb.stats.after_hours(start=p.workday_start, end=p.workday_end, **q)
+volume = wb.stats.audit_volume(by=p.by, group=p.group, **window, **filters)
+security = wb.stats.security_changes(**window, **filters)
+after_hours = wb.stats.after_hours(start=p.workday_start, end=p.workday_end, **window, **filters)
 chain = wb.stats.chain_status()
 
 # %% tags=["kpis"]
 charts.kpis({"Events": int(volume["events"].sum()), "Security changes": len(security),
              "After-hours events": len(after_hours), "Audit chain intact": bool(chain["ok"].iloc[0])},
-            caption=f"Audit events, {charts.span(q['since'], q['until'], p.tz)}")
+            caption=f"Audit events, {charts.span(window['since'], window['until'], p.tz)}")
 
 # %% [markdown]
 # ## Volume
@@ -77,11 +77,11 @@ charts.volume(volume, title=f"Audit events per {p.by} by {p.group}", tz=p.tz)
 # ## Who and what
 
 # %%
-actors = wb.stats.top_actors(limit=p.top, **q)
+actors = wb.stats.top_actors(limit=p.top, **window, **filters)
 charts.bars(actors, "actor", "events", title="Most active actors")
 
 # %%
-resources = wb.stats.top_resources(limit=p.top, **q)
+resources = wb.stats.top_resources(limit=p.top, **window, **filters)
 charts.table(resources, caption="Most changed records")
 
 # %% [markdown]
@@ -113,8 +113,8 @@ charts.kpis(chain, caption="Audit hash chain")
 # %%
 exported = None
 if p.export_format != "none":
-    exported = wb.export("audit", p.output_dir, fmt=p.export_format, since=q["since"], until=q["until"], tz=p.tz,
-                         filters={k: v for k, v in q.items() if k not in ("since", "until", "tz") and v})
+    exported = wb.export("audit", f"{p.output_dir}/audit.{p.export_format}", fmt=p.export_format, force=True,
+                         filters=filters, **window)
 charts.exported(exported)
 
 # %% [markdown]
@@ -123,5 +123,11 @@ charts.exported(exported)
 # In JupyterLab: change the window, the actions or the actor and the volume re-draws here.
 
 # %%
-widgets.explore(p, lambda r: charts.volume(wb.stats.audit_volume(by=r.by, group=r.group, **query(r)),
-                                           title=f"Audit events per {r.by} by {r.group}", tz=r.tz))
+def view(r):
+    """What the panel re-draws for its parameters: the volume."""
+    w, f = query(r)
+    return charts.volume(wb.stats.audit_volume(by=r.by, group=r.group, **w, **f),
+                         title=f"Audit events per {r.by} by {r.group}", tz=r.tz)
+
+
+widgets.explore(p, view)
