@@ -13,6 +13,7 @@ Example (a notebook's last cell; it shows the panel in JupyterLab and nothing un
 
 from __future__ import annotations
 
+import html
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 import ipywidgets as widgets
 from IPython.display import display
 
-from stratlogic.errors import ValidationError
+from stratlogic.errors import StratLogicError
 from stratlogic.reports.params import Param, ReportParameters, ReportSpec
 
 __all__ = ["FORCE_ENV", "ReportPanel", "explore", "interactive", "panel"]
@@ -72,19 +73,24 @@ class ReportPanel(widgets.VBox):  # type: ignore[misc]
                 for name, control in self.controls.items()}
 
     def rerun(self) -> bool:
-        """Validate the controls' values and re-run the view into the output; False (and a message) if refused."""
+        """Validate the controls' values and re-run the view into the output; False (and a message) if refused.
+
+        A value the view's own calls refuse (an owner nobody has) is shown the same way, as one line; the
+        previous output stays until a view succeeds.
+        """
+        started = time.perf_counter()
         try:
             params = self.params.replace(**self.values())
-        except ValidationError as exc:
+            shown = list(_flatten(self.view(params)))
+        except StratLogicError as exc:
             self.error = str(exc)
-            self.status.value = f"<span style='color:#c62828'>{_escape(self.error)}</span>"
+            self.status.value = f"<span style='color:#c62828'>{html.escape(self.error)}</span>"
             return False
-        self.params, self.error = params, None
-        started = time.perf_counter()
         with self.output:
             self.output.clear_output(wait=True)
-            for shown in _flatten(self.view(params)):
-                display(shown)  # type: ignore[no-untyped-call]
+            for item in shown:
+                display(item)  # type: ignore[no-untyped-call]
+        self.params, self.error = params, None
         self.seconds = time.perf_counter() - started
         self.status.value = f"<span style='color:#616161'>updated in {self.seconds:.2f} s</span>"
         return True
@@ -166,7 +172,3 @@ def _flatten(shown: object) -> Iterable[object]:
     if isinstance(shown, list | tuple):
         return [item for item in shown if item is not None]
     return [shown]
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -19,6 +19,7 @@ import stratlogic
 from stratlogic import analytics
 from stratlogic.db import Database, migrate
 from stratlogic.reports import charts
+from stratlogic.seed import DemoOptions, seed_demo
 from tests.notebooks.conftest import ADMIN_PASSWORD, REPORTS, Place, execute, new_place, shown_rows, tagged
 
 pytestmark = [pytest.mark.sqlite, pytest.mark.slow]
@@ -121,3 +122,24 @@ def test_migrate_then_seed_notebooks_build_a_database_of_their_own(tmp_path: Pat
     assert counts["jobs"] == 40
     assert shown["users"] == f"{counts['users']:,}"
     assert ADMIN_PASSWORD not in json.dumps(seeded)
+
+
+@pytest.mark.postgres
+def test_a_report_on_postgresql_shows_neither_the_password_nor_the_url(
+        pg_database: Any, pg_template: str, tmp_path: Path) -> None:
+    from sqlalchemy.engine import make_url
+
+    secret = "Pg-Report-Secret-8842"
+    url = make_url(pg_database(pg_template)).set(password=secret).render_as_string(hide_password=False)
+    place = Place(tmp_path, url)
+    database = place.database()
+    try:
+        seed_demo(database, DemoOptions(users=3, jobs=60, days=5, seed=4))
+    finally:
+        database.dispose()
+    done = execute("05_audit_report", place, tmp_path / "05.ipynb")
+    text = json.dumps(done)
+    assert secret not in text
+    assert url not in text and url.split("@")[0] not in text
+    assert "postgresql" in text  # it did show what it is connected to, masked
+    assert shown_rows(tagged(done, "kpis"))[0][1] not in ("0", "-")

@@ -39,7 +39,8 @@ class Recorder:
         self.wb, self.frames = wb, []  # type: ignore[var-annotated]
 
     def __call__(self, r: ReportParameters) -> object:
-        frame = self.wb.stats.job_volume(by=r.by, since=r.since, until=r.until, tz=r.tz, status=r.statuses or None)
+        frame = self.wb.stats.job_volume(by=r.by, since=r.since, until=r.until, tz=r.tz, status=r.statuses or None,
+                                         owner=r.owners or None)
         self.frames.append(frame)
         return charts.volume(frame, title=f"Jobs per {r.by}")
 
@@ -90,10 +91,20 @@ def test_a_bad_value_shows_one_line_naming_the_parameter_and_keeps_the_view(wb: 
     assert len(view.frames) == 1
     assert built.error is not None and built.error.startswith("parameter 'since'")
     assert "\n" not in built.error
-    assert "parameter &#x27;since&#x27;" in built.status.value or "parameter 'since'" in built.status.value
+    assert "parameter &#x27;since&#x27;" in built.status.value
     assert built.params.since == "-30d"
     built.controls["since"].value = "-7d"
     assert built.error is None and len(view.frames) == 2
+
+
+def test_a_value_the_analytics_refuse_is_shown_as_one_line_too(wb: Workbench) -> None:
+    view = Recorder(wb)
+    p = parameters("03_job_stats")
+    built = widgets.panel(p.spec, p, view)
+    built.controls["owners"].value = ["nobody-by-this-name"]
+    assert built.error is not None and "nobody-by-this-name" in built.error
+    assert "\n" not in built.error
+    assert built.params.owners == []  # the panel keeps the parameters its output shows
 
 
 def test_the_panel_shows_only_when_a_person_drives_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
