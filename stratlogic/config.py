@@ -6,8 +6,10 @@ the CLI at the repository root see the same database and artifact folder.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -176,6 +178,48 @@ def _explain(error: ValidationError) -> ConfigError:
     return ConfigError(f"{ENV_PREFIX}{field.upper()}" if field else ENV_PREFIX + "*", message)
 
 
+#: Variables with the prefix that are not settings but are read elsewhere, so never reported as strays.
+#: A new one is added here with what reads it.
+OTHER_VARIABLES: dict[str, str] = {
+    "STRATLOGIC_TEST_PG": "the test suite's PostgreSQL server (tests/conftest.py)",
+    "STRATLOGIC_BENCH_PG": "the benchmarks' PostgreSQL server (benchmarks/_common.py)",
+    "STRATLOGIC_NOTEBOOKS": "where the report notebooks live (stratlogic/reports)",
+    "STRATLOGIC_WIDGETS": "forces notebook widgets on or off (stratlogic/reports)",
+}
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+
+def setting_names() -> list[str]:
+    """Every environment variable that is a setting (``STRATLOGIC_DATABASE_URL``, …)."""
+    return sorted(f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields)
+
+
+def stray_variables(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> list[str]:
+    """Warnings for ``STRATLOGIC_*`` names, in the environment or the ``.env`` file, that are no setting
+    (a typo such as ``STRATLOGIC_DATABSE_URL`` is otherwise ignored without a word), each with the closest
+    setting as a suggestion; and for settings that are accepted but not read yet (``STRATLOGIC_TOKEN``)."""
+    names = {name: "environment" for name in (os.environ if environ is None else environ)}
+    if env_file is not None and env_file.is_file():
+        for line in env_file.read_text(errors="replace").splitlines():
+            if match := _ENV_LINE.match(line):
+                names.setdefault(match.group(1), str(env_file))
+    known = setting_names()
+    warnings = []
+    for name, source in sorted(names.items()):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in OTHER_VARIABLES:
+            continue
+        if upper == f"{ENV_PREFIX}TOKEN":
+            warnings.append(f"{name} ({source}) is not read yet: API tokens come later, and changes are "
+                            "recorded with the OS user and host, unauthenticated")
+        elif upper not in known:
+            fields = [known_name.removeprefix(ENV_PREFIX) for known_name in known]  # the prefix would match all
+            close = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), fields, n=1, cutoff=0.7)
+            hint = f"; did you mean {ENV_PREFIX}{close[0]}?" if close else "; the README lists the settings"
+            warnings.append(f"{name} ({source}) is not a setting and is ignored{hint}")
+    return warnings
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment and ``$STRATLOGIC_HOME/.env``; raise ConfigError on a bad value."""
     home = Path(str(overrides["home"])) if "home" in overrides else default_home()
@@ -192,4 +236,5 @@ def get_settings() -> Settings:
     return load_settings()
 
 
-__all__ = ["Settings", "default_home", "display_url", "get_settings", "load_settings", "secret_query_values"]
+__all__ = ["OTHER_VARIABLES", "Settings", "default_home", "display_url", "get_settings", "load_settings",
+           "secret_query_values", "setting_names", "stray_variables"]

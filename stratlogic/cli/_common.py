@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperOption
 
+from stratlogic.analytics.window import MAX_SPAN, parse_moment
 from stratlogic.config import Settings, get_settings
 from stratlogic.db import Database
-from stratlogic.errors import StratLogicError
+from stratlogic.errors import StratLogicError, ValidationError
 from stratlogic.logs import configure_logging, redact
 
 out = Console(highlight=False, soft_wrap=True)
@@ -72,4 +76,92 @@ def database() -> Database:
     return Database.from_settings(settings())
 
 
-__all__ = ["cli_errors", "database", "err", "out", "settings", "state"]
+#: A duration: a whole number and a unit, no sign (``90s``, ``15m``, ``12h``, ``7d``, ``2w``): the window
+#: grammar's relative moments (``-7d``) without their minus.
+_DURATION = re.compile(r"^(\d{1,7})([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str, flag: str, *, shortest: timedelta = timedelta(seconds=1),
+                   longest: timedelta | None = None) -> timedelta:
+    """A duration given to ``flag``: ``90s``, ``15m``, ``12h``, ``7d`` or ``2w``, from ``shortest`` to
+    ``longest``; anything else is refused in one line naming the flag and the value."""
+    value = text.strip().lower()
+    match = _DURATION.match(value)
+    if not match:
+        sign = " (a duration has no sign)" if value.startswith(("-", "+")) else ""
+        raise ValidationError(f"{flag} {text!r} is not a duration{sign}; use e.g. 90s, 15m, 12h, 7d or 2w")
+    duration = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if duration < shortest or (longest is not None and duration > longest):
+        most = f" up to {_shown(longest)}" if longest is not None else " or more"
+        raise ValidationError(f"{flag} {text!r} is out of range: give {_shown(shortest)}{most}")
+    return duration
+
+
+def _shown(duration: timedelta) -> str:
+    seconds = int(duration.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def parse_age_or_moment(text: str, flag: str, now: datetime | None = None) -> datetime:
+    """A cut given to ``flag`` (``--older-than``): an age (``30d``: that long ago) or a moment of the window
+    grammar (``-30d``, ``yesterday``, ``2026-01-01``, an ISO date-time)."""
+    value = text.strip()
+    if not _DURATION.match(value.lower()):
+        return parse_moment(value, param=flag, now=now)
+    try:
+        return (now or datetime.now(UTC)) - parse_duration(value, flag)
+    except OverflowError:
+        raise ValidationError(f"{flag} {text!r} reaches back before the year 1") from None
+
+
+def parse_range(since: str | None, until: str | None, *, now: datetime | None = None,
+                flags: tuple[str, str] = ("--since", "--until")) -> tuple[datetime | None, datetime | None]:
+    """``--since``/``--until`` in the window grammar (either may be left open), checked as a window is:
+    ``--since`` not in the future, before ``--until``, at most 100 years apart; errors name the flags."""
+    reference = now or datetime.now(UTC)
+    start = parse_moment(since, param=flags[0], now=reference) if since is not None else None
+    end = parse_moment(until, param=flags[1], now=reference) if until is not None else None
+    if start is not None and start > reference:
+        raise ValidationError(f"{flags[0]} {since!r} is in the future ({start.isoformat()}); nothing can match")
+    if start is not None and end is not None:
+        if start >= end:
+            raise ValidationError(f"{flags[0]} {since!r} is not before {flags[1]} {until!r} "
+                                  f"({start.isoformat()} >= {end.isoformat()}); nothing can match")
+        if end - start > MAX_SPAN:
+            raise ValidationError(f"{flags[0]} {since!r} to {flags[1]} {until!r} spans {(end - start).days} "
+                                  "days; a window spans at most 100 years")
+    return start, end
+
+
+def lowered(values: list[str] | None) -> list[str] | None:
+    """Enumerated values (statuses) as typed in any case: ``FAILED`` means ``failed``."""
+    return None if values is None else [value.strip().lower() for value in values]
+
+
+def given(**filters: Any) -> dict[str, Any]:
+    """The filters a command was given: None means not given; 0, ``""`` and ``False`` are values."""
+    return {key: value for key, value in filters.items() if value is not None}
+
+
+def _flags_show_no_type() -> None:
+    """Typer's rich help prints ``<bool>`` beside every flag (``--help`` included), which reads as if the
+    flag took a value (``seed --demo true`` then fails). A flag takes none: show no type for it."""
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_stratlogic", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag and not self.count else shown(self, ctx)
+
+    display_type_rich._stratlogic = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
+
+__all__ = ["cli_errors", "database", "err", "given", "lowered", "out", "parse_age_or_moment", "parse_duration",
+           "parse_range", "settings", "state"]

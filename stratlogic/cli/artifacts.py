@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from stratlogic.cli._common import cli_errors, database, err, out, settings
+from stratlogic.cli._common import cli_errors, database, err, out, parse_duration, settings
 from stratlogic.errors import ValidationError
 from stratlogic.repositories.artifacts import ArtifactRepository
 from stratlogic.storage import (
@@ -31,16 +30,13 @@ from stratlogic.storage.base import CHUNK
 
 app = typer.Typer(help="Store, fetch, list and share artifacts; reconcile rows with stored objects.",
                   no_args_is_help=True)
-_DURATION = re.compile(r"^(\d+)([smhd])$")
+#: The longest a presigned URL may work (S3's limit, which the local store checks too).
+MAX_EXPIRY = timedelta(days=7)
 
 
 def _duration(text: str, option: str) -> timedelta:
-    """``90s`` / ``15m`` / ``12h`` / ``7d``."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValidationError(f"{option} {text!r} is not a duration (e.g. 90s, 15m, 12h, 7d)")
-    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-    return timedelta(**{unit: int(match.group(1))})
+    """``90s`` / ``15m`` / ``12h`` / ``7d`` / ``2w``: the one duration grammar (``cli/_common.parse_duration``)."""
+    return parse_duration(text, option, shortest=timedelta(0))
 
 
 def _metadata(pairs: list[str] | None) -> dict[str, Any]:
@@ -138,7 +134,8 @@ def list_(
 @app.command()
 def url(
     artifact_id: Annotated[int, typer.Argument(help="The artifact's id.")],
-    expires: Annotated[str, typer.Option(help="How long the URL works: 90s, 15m, 12h, up to 7d.")] = "1h",
+    expires: Annotated[str, typer.Option(help="How long the URL works: 90s, 15m, 12h, 7d (1s up to 7d).")]
+    = "1h",
 ) -> None:
     """Print a presigned GET URL for an artifact (a file:// URL for a local store).
 
@@ -148,7 +145,7 @@ def url(
         artifact = get_artifact(database(), artifact_id)
         store = store_from_settings(settings())
         check_in_store(artifact, store)  # as open_artifact: never sign the key in another bucket
-        link = store.presigned_url(artifact.object_key, _duration(expires, "--expires"))
+        link = store.presigned_url(artifact.object_key, parse_duration(expires, "--expires", longest=MAX_EXPIRY))
     out.print(link, markup=False, soft_wrap=True)
 
 

@@ -10,11 +10,14 @@ from rich.table import Table
 
 from stratlogic.audit import checkpoint as checkpoints
 from stratlogic.audit.verify import verify as verify_chain
-from stratlogic.cli._common import cli_errors, database, err, out, settings
+from stratlogic.cli._common import cli_errors, database, err, given, out, parse_range, settings
+from stratlogic.errors import ValidationError
 from stratlogic.repositories.audit import AuditRepository
 from stratlogic.storage.documents import read_document, write_document
 
 app = typer.Typer(help="Verify and read the hash-chained audit trail.", no_args_is_help=True)
+_FLAGS = {"action": "--action", "resource_type": "--resource-type", "resource_id": "--resource-id",
+          "actor_id": "--actor", "occurred_at__gte": "--since", "occurred_at__lt": "--until"}
 
 
 @app.command()
@@ -64,23 +67,28 @@ def list_(
     resource_type: Annotated[str | None, typer.Option(help="e.g. user, job, config")] = None,
     resource_id: Annotated[str | None, typer.Option(help="The resource's id or key.")] = None,
     actor: Annotated[int | None, typer.Option(help="Acting user id.")] = None,
-    since: Annotated[str | None, typer.Option(help="From this date/time (ISO), inclusive.")] = None,
-    until: Annotated[str | None, typer.Option(help="Before this date/time (ISO).")] = None,
+    since: Annotated[str | None, typer.Option(help="From: -7d, today, 2026-12-01, an ISO time (inclusive).")]
+    = None,
+    until: Annotated[str | None, typer.Option(help="Before (same forms as --since).")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     cursor: Annotated[str | None, typer.Option(help="The next-page cursor printed by a previous call.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """List trail rows, oldest first, filtered; prints a cursor for the next page.
 
-    Example: stratlogic audit list --resource-type user --since 2026-11-01
+    Example: stratlogic audit list --resource-type user --since -7d
     """
-    filters: dict[str, Any] = {k: v for k, v in {
-        "action": action, "resource_type": resource_type, "resource_id": resource_id, "actor_id": actor,
-        "occurred_at__gte": since, "occurred_at__lt": until}.items() if v is not None}
-    with cli_errors(), database().unit_of_work(readonly=True) as uow:
-        page = AuditRepository(uow).page(filters, limit=limit, cursor=cursor)
-        rows: list[dict[str, Any]] = [
-            {"id": r.id, "occurred_at": r.occurred_at.isoformat(), "actor_id": r.actor_id, "action": r.action,
+    with cli_errors():
+        if actor is not None and actor < 0:
+            raise ValidationError(f"--actor {actor} is not a user id (ids are whole numbers from 1)")
+        start, end = parse_range(since, until)
+        filters = given(action=action, resource_type=resource_type, resource_id=resource_id, actor_id=actor,
+                        occurred_at__gte=start, occurred_at__lt=end)
+        AuditRepository.check_filters(filters, labels=_FLAGS)
+        with database().unit_of_work(readonly=True) as uow:
+            page = AuditRepository(uow).page(filters, limit=limit, cursor=cursor)
+            rows: list[dict[str, Any]] = [
+                {"id": r.id, "occurred_at": r.occurred_at.isoformat(), "actor_id": r.actor_id, "action": r.action,
                  "resource_type": r.resource_type, "resource_id": r.resource_id, "details": r.details}
                 for r in page.items]
     if as_json:

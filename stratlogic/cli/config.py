@@ -17,7 +17,7 @@ app = typer.Typer(help="Read and change typed system configuration.", no_args_is
 
 @app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """List every declared key with its value (secrets masked), type and description.
+    """List every declared key with its value (secrets masked), type, description and what reads it.
 
     Example: stratlogic config list
     """
@@ -25,13 +25,13 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
         entries = ConfigRepository(uow).entries()
     if as_json:
         rows = [{"key": e.key, "value": e.value, "type": e.type_name, "default": e.is_default,
-                 "secret": e.is_secret, "description": e.description} for e in entries]
+                 "secret": e.is_secret, "description": e.description, "read_by": e.read_by} for e in entries]
         out.print(json.dumps(rows, indent=2), markup=False)
         return
-    table = Table("key", "value", "type", "set?", "description")
+    table = Table("key", "value", "type", "set?", "description", "read by")
     for entry in entries:
         table.add_row(entry.key, json.dumps(entry.value), entry.type_name,
-                      "default" if entry.is_default else "set", entry.description)
+                      "default" if entry.is_default else "set", entry.description, entry.read_by)
     out.print(table)
 
 
@@ -46,12 +46,12 @@ def get(key: Annotated[str, typer.Argument(help="A declared key, e.g. jobs.lease
     out.print(json.dumps(entry.value), markup=False)
 
 
-@app.command("set")
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_(
     key: Annotated[str, typer.Argument(help="A declared key.")],
     value: Annotated[str, typer.Argument(help="JSON (10, true, [\"a\"]) or plain text for text keys.")],
 ) -> None:
-    """Set a key after checking the value against its declared type.
+    """Set a key after checking the value against its declared type (a negative number needs no `--`).
 
     Example: stratlogic config set jobs.lease_seconds 600
     """

@@ -3,36 +3,47 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from stratlogic import jobs as job_services
-from stratlogic.cli._common import cli_errors, database, err, out, settings
+from stratlogic.cli._common import (
+    cli_errors,
+    database,
+    err,
+    given,
+    lowered,
+    out,
+    parse_age_or_moment,
+    parse_range,
+    settings,
+)
 from stratlogic.errors import ValidationError
 from stratlogic.models import JobStatus, ScrapingJob, utcnow
 from stratlogic.repositories.audit import AuditRepository
-from stratlogic.repositories.jobs import JobRepository
+from stratlogic.repositories.jobs import JobRepository, finished_statuses
 from stratlogic.storage.factory import store_from_settings
 
 app = typer.Typer(help="List, inspect and steer scraping jobs.", no_args_is_help=True)
-_AGE = re.compile(r"^(\d+)([dhm])$")
+#: How the commands' flags name the filters they build, for errors.
+_FLAGS = {"status__in": "--status", "kind": "--kind", "owner_id": "--owner", "id__in": "--id",
+          "error_type": "--error-type", "created_at__gte": "--since", "created_at__lt": "--until"}
 
 
-def _moment(text: str) -> datetime:
-    """``30d`` / ``12h`` / ``90m`` ago, or an ISO date/time (naive means UTC)."""
-    if match := _AGE.match(text.strip()):
-        unit = {"d": "days", "h": "hours", "m": "minutes"}[match.group(2)]
-        return utcnow() - timedelta(**{unit: int(match.group(1))})
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValidationError(f"--older-than {text!r} is neither an age (30d, 12h, 90m) nor an ISO date") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+def _owner(owner: int | None) -> int | None:
+    """An owner id: 0 is a value like any other (no job has it), a negative one is no id at all."""
+    if owner is not None and owner < 0:
+        raise ValidationError(f"--owner {owner} is not a user id (ids are whole numbers from 1)")
+    return owner
+
+
+def attempts(attempt: int, max_retries: int) -> str:
+    """Attempts made and allowed, as people count them: a job runs at least once however few retries it
+    has, and fails for good when its attempts reach ``max_retries`` (``1 of 3``; ``0 of 1`` not yet run)."""
+    return f"{attempt} of {max(max_retries, attempt, 1)}"
 
 
 def _row(job: ScrapingJob) -> dict[str, Any]:
@@ -50,30 +61,36 @@ def _row(job: ScrapingJob) -> dict[str, Any]:
 
 @app.command("list")
 def list_(
-    status: Annotated[list[str] | None, typer.Option(help="Only these statuses (repeatable).")] = None,
+    status: Annotated[list[str] | None, typer.Option(help="Only these statuses, any case (repeatable).")] = None,
     kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
-    owner: Annotated[int | None, typer.Option(help="Only this owner's jobs.")] = None,
+    owner: Annotated[int | None, typer.Option(help="Only this owner's jobs (a user id).")] = None,
+    since: Annotated[str | None, typer.Option(help="Created from: -7d, today, 2026-12-01, an ISO time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Created before (same forms as --since).")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     cursor: Annotated[str | None, typer.Option(help="Next-page cursor from a previous call.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """List jobs, newest first, a keyset page at a time.
 
-    Example: stratlogic jobs list --status failed --limit 20
+    Example: stratlogic jobs list --status failed --since -7d --limit 20
     """
-    filters = {k: v for k, v in {"status__in": status, "kind": kind, "owner_id": owner}.items() if v}
-    with cli_errors(), database().unit_of_work(readonly=True) as uow:
-        page = JobRepository(uow).page(filters, sort="-created_at", limit=limit, cursor=cursor)
-        rows = [_row(job) for job in page.items]
+    with cli_errors():
+        start, end = parse_range(since, until)
+        filters = given(status__in=lowered(status), kind=kind, owner_id=_owner(owner), created_at__gte=start,
+                        created_at__lt=end)
+        JobRepository.check_filters(filters, labels=_FLAGS)
+        with database().unit_of_work(readonly=True) as uow:
+            page = JobRepository(uow).page(filters, sort="-created_at", limit=limit, cursor=cursor)
+            rows = [_row(job) for job in page.items]
     if as_json:
         for row in rows:
             out.print(json.dumps(row), markup=False)
     else:
-        table = Table("id", "name", "kind", "status", "prio", "attempt", "progress", "created (UTC)")
+        table = Table("id", "name", "kind", "status", "prio", "attempts", "progress", "created (UTC)")
         for r in rows:
             shown = f"{r['progress']:.0%}" if r["progress"] is not None else "-"
             table.add_row(str(r["id"]), r["name"], r["kind"], r["status"], str(r["priority"]),
-                          f"{r['attempt']}/{r['max_retries']}", shown, r["created_at"][:19])
+                          attempts(r["attempt"], r["max_retries"]), shown, r["created_at"][:19])
         out.print(table)
     if page.next_cursor:
         err.print(f"more: --cursor {page.next_cursor}")
@@ -123,7 +140,7 @@ def retry(
 
     Example: stratlogic jobs retry --error-type Timeout
     """
-    filters = {k: v for k, v in {"id__in": job_id, "error_type": error_type, "kind": kind}.items() if v}
+    filters = given(id__in=job_id or None, error_type=error_type, kind=kind)
     with cli_errors():
         if not filters and not all_failed:
             raise ValidationError("say which failed jobs to retry: --id, --error-type, --kind, or --all-failed")
@@ -134,6 +151,7 @@ def retry(
                 if status is not JobStatus.FAILED:
                     raise ValidationError(f"job {named} is {status.value}, not failed: only failed jobs can be "
                                           "retried; nothing was re-queued")
+            JobRepository.check_filters(filters, labels=_FLAGS)  # after the ids: a huge one is "not found"
             ids = jobs.retry(filters, extra_attempts=extra_attempts)
     err.print(f"re-queued {len(ids)} job(s)" + (f": {', '.join(map(str, ids[:20]))}" if ids else ""))
 
@@ -151,8 +169,10 @@ def recover_stale() -> None:
 
 @app.command()
 def cleanup(
-    older_than: Annotated[str, typer.Option(help="Finished before: an age (30d, 12h) or an ISO date.")],
-    status: Annotated[list[str] | None, typer.Option(help="Only these finished statuses (repeatable).")] = None,
+    older_than: Annotated[str, typer.Option(
+        help="Finished before: an age (30d, 12h), -30d, yesterday, or an ISO date; not in the future.")],
+    status: Annotated[list[str] | None, typer.Option(help="Only these finished statuses, any case (repeatable).")]
+    = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be deleted.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
@@ -162,8 +182,15 @@ def cleanup(
     Example: stratlogic jobs cleanup --older-than 90d --dry-run
     """
     with cli_errors():
-        cut = _moment(older_than)
-        statuses = status or [s.value for s in job_services.FINISHED]
+        cut = parse_age_or_moment(older_than, "--older-than")
+        if cut > utcnow():
+            raise ValidationError(f"--older-than {older_than!r} is in the future ({cut.isoformat()}): it would "
+                                  "select every finished job; give an age such as 90d or a past date")
+        statuses = lowered(status) or [s.value for s in job_services.FINISHED]
+        try:
+            finished_statuses(statuses)
+        except ValidationError as exc:
+            raise ValidationError(f"--status: {exc}") from None
         db = database()
         preview = job_services.cleanup(db, cut, statuses=statuses, dry_run=True)
         err.print(f"{preview.total} job(s) finished before {cut.isoformat()}: {json.dumps(preview.by_status)}")

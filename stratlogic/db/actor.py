@@ -3,16 +3,23 @@ without passing a user through every call.
 
     with acting_as(admin):            # or a user id; ip and user agent when known
         users.deactivate(42)          # the audit row names admin as the actor
+
+Until API tokens exist nothing authenticates a CLI user. The CLI records instead where a change was made
+from, as far as the machine knows: ``Origin.of_this_process("cli")`` puts the operating-system user and
+the host name in every audit row's details (``{"cli": {"os_user": "ada", "host": "ws-12"}}``). That is
+a hint for people reading the trail, not an identity: anyone can set ``$USER`` or run as another account.
 """
 
 from __future__ import annotations
 
+import getpass
 import ipaddress
-from collections.abc import Iterator
+import socket
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from stratlogic.errors import ValidationError
 
@@ -24,12 +31,40 @@ class HasId(Protocol):
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where changes come from, unauthenticated: the program (``cli``), the OS user and the host."""
+
+    via: str
+    os_user: str
+    host: str
+
+    @classmethod
+    def of_this_process(cls, via: str) -> Origin:
+        """This process's OS user and host name (``unknown`` where the system cannot say)."""
+        try:
+            user = getpass.getuser()
+        except (OSError, KeyError):  # no login name and no passwd entry (a bare container uid)
+            user = "unknown"
+        return cls(via, _plain(user, 64), _plain(socket.gethostname() or "unknown", 255))
+
+    def as_details(self) -> dict[str, Any]:
+        """What an audit row's details carry: ``{"cli": {"os_user": …, "host": …}}``."""
+        return {self.via: {"os_user": self.os_user, "host": self.host}}
+
+
+@dataclass(frozen=True)
 class Actor:
-    """The acting user (None: the system itself) and, when known, where the request came from."""
+    """The acting user (None: the system itself), where the request came from when known, and the
+    unauthenticated origin of the process (its audit rows carry it in their details)."""
 
     user_id: int | None = None
     ip_address: str | None = None
     user_agent: str | None = None
+    origin: Origin | None = None
+
+    def details(self, details: Mapping[str, Any]) -> Mapping[str, Any]:
+        """An audit row's details with the origin added (the row's own keys win)."""
+        return details if self.origin is None else {**self.origin.as_details(), **details}
 
 
 SYSTEM = Actor()
@@ -42,8 +77,8 @@ def current_actor() -> Actor:
 
 
 @contextmanager
-def acting_as(user: HasId | int | None, *, ip_address: str | None = None,
-              user_agent: str | None = None) -> Iterator[Actor]:
+def acting_as(user: HasId | int | None, *, ip_address: str | None = None, user_agent: str | None = None,
+              origin: Origin | None = None) -> Iterator[Actor]:
     """Record ``user`` as the actor of every change made inside the block (nested blocks override).
 
     The ip address is checked and written in its standard form, and the user agent cut to its column's
@@ -56,7 +91,8 @@ def acting_as(user: HasId | int | None, *, ip_address: str | None = None,
     user_id = user if isinstance(user, int) or user is None else user.id
     if user_agent is not None and "\x00" in user_agent:
         raise ValidationError(f"user_agent {user_agent[:80]!r} holds a NUL character")
-    token = _current.set(Actor(user_id, _address(ip_address), user_agent[:500] if user_agent else None))
+    origin = origin if origin is not None else _current.get().origin  # a nested block keeps the process's
+    token = _current.set(Actor(user_id, _address(ip_address), user_agent[:500] if user_agent else None, origin))
     try:
         yield _current.get()
     finally:
@@ -75,4 +111,9 @@ def _address(value: str | None) -> str | None:
     return normal
 
 
-__all__ = ["SYSTEM", "Actor", "acting_as", "current_actor"]
+def _plain(text: str, limit: int) -> str:
+    """Printable text of at most ``limit`` characters (names come from the environment)."""
+    return "".join(ch for ch in text if ch.isprintable())[:limit] or "unknown"
+
+
+__all__ = ["SYSTEM", "Actor", "Origin", "acting_as", "current_actor"]

@@ -71,7 +71,7 @@ def append(uow: UnitOfWork, entries: Sequence[AuditEntry]) -> None:
     rows = []
     for entry in entries:
         action = AuditAction(entry.action)  # the closed set: anything else is a programming error
-        details = clean_details(dict(entry.details), entry.secret_keys)
+        details = clean_details(dict(actor.details(entry.details)), entry.secret_keys)  # + its origin
         body = canonical(now, actor.user_id, action, entry.resource_type, entry.resource_id, actor.ip_address,
                          actor.user_agent, details)
         current = digest(prev, body, key)

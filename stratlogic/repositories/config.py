@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, NoReturn, get_args, get_origin
 
-from pydantic import ConfigDict, TypeAdapter
+from pydantic import AfterValidator, ConfigDict, TypeAdapter
 from pydantic import Field as Constraint
 from pydantic import ValidationError as PydanticError
 
@@ -43,6 +43,8 @@ class ConfigKey:
     default: Any
     description: str
     secret: bool = False
+    #: What reads the key: shown by ``config list`` so nobody tunes a key that changes nothing here.
+    read_by: str = ""
 
     @cached_property
     def adapter(self) -> TypeAdapter[Any]:
@@ -52,8 +54,13 @@ class ConfigKey:
     @property
     def type_name(self) -> str:
         """The declared type, spelled as in Python (constraints left out): ``int``, ``list[str]``."""
-        base = get_args(self.type)[0] if get_origin(self.type) is Annotated else self.type
+        base = self.base_type
         return base.__name__ if get_origin(base) is None and isinstance(base, type) else str(base)
+
+    @property
+    def base_type(self) -> Any:
+        """The declared type without its constraints (``Annotated[int, ...]`` -> ``int``)."""
+        return get_args(self.type)[0] if get_origin(self.type) is Annotated else self.type
 
     def validate(self, value: Any) -> Any:
         """The value, checked against the declared type; raises ValidationError naming the key and type.
@@ -65,7 +72,7 @@ class ConfigKey:
         try:
             return self.adapter.validate_python(value)
         except PydanticError as exc:
-            problem = exc.errors(include_url=False)[0]["msg"]
+            problem = str(exc.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
         raise ValidationError(f"config {self.key!r} expects {self.type_name}, got {self.shown(value)!r} "
                               f"({type(value).__name__}): {problem}")
 
@@ -83,26 +90,42 @@ MAX_RETENTION_DAYS = 36_500
 LeaseSeconds = Annotated[int, Constraint(ge=1, le=MAX_LEASE_SECONDS)]
 BackoffSeconds = Annotated[float, Constraint(gt=0, le=MAX_BACKOFF_SECONDS)]
 
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("it must not be empty or blank")
+    return text
+
+
+#: Text that is not blank: an empty User-Agent is a misconfiguration, not a choice.
+NonBlank = Annotated[str, Constraint(max_length=500), AfterValidator(_not_blank)]
+_SCRAPER = "the scraper (outside this package), which reads it through the config repository"
 DECLARED: dict[str, ConfigKey] = {k.key: k for k in [
     ConfigKey("artifacts.max_size_bytes", PositiveInt, 100 * 1024 * 1024,
-              "Largest artifact accepted, in bytes."),
+              "Largest artifact accepted, in bytes.", read_by="artifact store (storage/artifacts.py)"),
     ConfigKey("artifacts.allowed_content_types", list[str],
               ["text/html", "application/json", "text/csv", "application/pdf", "image/png", "image/jpeg",
                "text/plain", "application/xml"],
-              "Content types an artifact may have."),
+              "Content types an artifact may have.", read_by="artifact store (storage/artifacts.py)"),
     ConfigKey("jobs.default_max_retries", Annotated[int, Constraint(ge=0, le=100)], 3,
-              "Retries a new job gets unless it says otherwise."),
+              "Retries a new job gets unless it says otherwise.", read_by="job creation"),
     ConfigKey("jobs.lease_seconds", LeaseSeconds, 300,
-              "How long a claim lasts without a heartbeat before the job is recovered."),
-    ConfigKey("jobs.backoff_base_seconds", BackoffSeconds, 30.0, "First retry delay; doubles each attempt."),
-    ConfigKey("jobs.backoff_max_seconds", BackoffSeconds, 3600.0, "Longest retry delay."),
+              "How long a claim lasts without a heartbeat before the job is recovered.",
+              read_by="worker claims and heartbeats"),
+    ConfigKey("jobs.backoff_base_seconds", BackoffSeconds, 30.0, "First retry delay; doubles each attempt.",
+              read_by="job retries after a failure"),
+    ConfigKey("jobs.backoff_max_seconds", BackoffSeconds, 3600.0, "Longest retry delay.",
+              read_by="job retries after a failure"),
     ConfigKey("audit.retention_days", Annotated[int, Constraint(ge=1, le=MAX_RETENTION_DAYS)], 365,
-              "Audit rows older than this may be archived."),
-    ConfigKey("reports.default_window_days", PositiveInt, 30, "Window the reports cover by default."),
-    ConfigKey("scraper.user_agent", str, "StratLogicBot/1.0", "User-Agent header scrapers send."),
-    ConfigKey("scraper.rate_limit_per_second", PositiveFloat, 1.0, "Requests per second per target host."),
+              "Audit rows older than this may be archived.",
+              read_by="nothing yet: the retention issue (archive and prune) will"),
+    ConfigKey("reports.default_window_days", PositiveInt, 30, "Window the reports cover by default.",
+              read_by="nothing yet: the report notebooks will"),
+    ConfigKey("scraper.user_agent", NonBlank, "StratLogicBot/1.0", "User-Agent header scrapers send.",
+              read_by=_SCRAPER),
+    ConfigKey("scraper.rate_limit_per_second", PositiveFloat, 1.0, "Requests per second per target host.",
+              read_by=_SCRAPER),
     ConfigKey("scraper.proxy_url", str, "", "Outbound proxy for scrapers (may carry credentials).",
-              secret=True),
+              secret=True, read_by=_SCRAPER),
 ]}
 
 
@@ -118,6 +141,7 @@ class ConfigEntry:
     is_default: bool
     updated_by_id: int | None
     updated_at: datetime | None
+    read_by: str = ""
 
 
 def declared(key: str) -> ConfigKey:
@@ -131,7 +155,7 @@ def declared(key: str) -> ConfigKey:
 def parse_text(key: str, text: str) -> Any:
     """A value typed at a CLI prompt: JSON when it parses (``10``, ``true``, ``["a"]``), else the text."""
     spec = declared(key)
-    if spec.type is str:
+    if spec.base_type is str:
         return spec.validate(text)  # a text key keeps exactly what was typed, even if it looks like JSON
     try:
         value = json.loads(text)
@@ -258,7 +282,7 @@ class ConfigRepository(Repository[SystemConfig]):
     def _entry(spec: ConfigKey, row: SystemConfig | None) -> ConfigEntry:
         shown = spec.shown(spec.default if row is None else row.value)
         return ConfigEntry(spec.key, shown, spec.type_name, spec.description, spec.secret, row is None,
-                           row.updated_by_id if row else None, row.updated_at if row else None)
+                           row.updated_by_id if row else None, row.updated_at if row else None, spec.read_by)
 
 
 def _shown(key: str, is_secret: bool, value: Any) -> Any:

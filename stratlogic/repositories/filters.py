@@ -215,7 +215,8 @@ def _coerce(field: Field, value: Any, label: str, kind: Kind | None = None) -> A
     try:
         coerced = _COERCERS[kind](field, value)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise ValidationError(f"{label}: {value!r} is not a valid {kind} ({exc})") from None
+        what = field.name if kind == "enum" else kind  # "not a valid status", "not a valid number"
+        raise ValidationError(f"{label}: {value!r} is not a valid {what} ({exc})") from None
     if kind == "number" and field.int_type and isinstance(coerced, int):
         low, high = INT_RANGES[field.int_type]
         if not low <= coerced <= high:  # PostgreSQL would fail in the driver, SQLite would match nothing
