@@ -118,3 +118,30 @@ def test_the_panel_shows_only_when_a_person_drives_the_kernel(monkeypatch: pytes
     assert isinstance(shown, widgets.ReportPanel)
     monkeypatch.setenv(widgets.FORCE_ENV, "0")
     assert widgets.explore(p, lambda r: None) is None
+
+
+@pytest.mark.slow
+def test_a_kernel_a_person_drives_shows_widgets_and_a_scheduled_one_does_not() -> None:
+    """JupyterLab executes with allow_stdin on; papermill, nbclient and nbval with it off."""
+    import os
+
+    from jupyter_client.manager import start_new_kernel
+
+    env = {k: v for k, v in os.environ.items() if k != widgets.FORCE_ENV}
+    manager, client = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        seen: dict[bool, str] = {}
+        for allow_stdin in (True, False):
+            results: list[str] = []
+
+            def hook(message: dict[str, Any], into: list[str] = results) -> None:
+                if message["msg_type"] == "execute_result":
+                    into.append(message["content"]["data"]["text/plain"])
+
+            client.execute_interactive("import stratlogic\nstratlogic.reports.widgets.interactive()",
+                                       allow_stdin=allow_stdin, output_hook=hook, timeout=60)
+            seen[allow_stdin] = "".join(results)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert seen == {True: "True", False: "False"}
