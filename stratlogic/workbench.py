@@ -141,10 +141,10 @@ class Workbench:
 
         Example: ``wb.export("jobs", "out/jobs.csv", fmt="csv", since="-7d", filters={"status": "failed"})``
         """
-        from stratlogic.analytics.export import export  # type: ignore[import-not-found, unused-ignore]
+        from stratlogic.analytics.export import export
 
         with acting_as(self.actor):
-            return export(self.db, kind, out, **options)
+            return export(self.db, kind, out, **options)  # type: ignore[arg-type]  # export names the kinds
 
     def health(self) -> Any:
         """Reachable, latency, schema revision against the migrations' head (``HealthReport``)."""

@@ -1,0 +1,187 @@
+"""``stratlogic.open()`` on real databases: what its repr shows (never a secret), the facades, the acting user
+carried into each write, read-only workbenches refused at the facade and at the database, no transaction left
+open between calls, ``wb.stats`` bound to the analytics functions, and audit verify not forking a kernel."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+import stratlogic
+from stratlogic import analytics
+from stratlogic.config import display_url
+from stratlogic.db import migrate
+from stratlogic.errors import NotFoundError, StratLogicError
+from stratlogic.workbench import ReadOnlyWorkbenchError, Workbench
+from tests.conftest import PG_ADMIN
+
+PASSWORD = "Wb-Secret-Passw0rd-5521"
+audit_verify = importlib.import_module("stratlogic.audit.verify")  # the module (the package exports the function)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Settings other than the URL come from a clean environment rooted in the test's folder."""
+    for name in [n for n in list(__import__("os").environ) if n.startswith("STRATLOGIC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("STRATLOGIC_HOME", str(tmp_path))
+    monkeypatch.setenv("STRATLOGIC_ARTIFACT_STORE", f"file:{tmp_path / 'artifacts'}")
+    return tmp_path
+
+
+@pytest.fixture
+def url(migrated_url: str, backend: str) -> str:
+    """The test database's URL; on PostgreSQL with a password (the server trusts, so any password works)."""
+    return migrated_url.replace("postgres@", f"postgres:{PASSWORD}@") if backend == "postgres" else migrated_url
+
+
+@pytest.fixture
+def wb(url: str, home: Path) -> Any:
+    with stratlogic.open(url) as workbench:
+        yield workbench
+
+
+def test_repr_and_html_say_what_it_is_connected_to_and_never_the_password(wb: Workbench, url: str) -> None:
+    wb.users.create("ada", "ada@example.com")
+    shown, page = repr(wb), wb._repr_html_()
+    masked = display_url(make_url(url))
+    for text_ in (shown, page):
+        assert masked in text_
+        assert wb.db.dialect in text_
+        assert migrate.heads()[0] in text_
+        assert PASSWORD not in text_
+        if wb.db.dialect == "postgresql":
+            assert url not in text_ and url.replace("+psycopg", "") not in text_
+    assert "users=" in shown and "audit rows=" in shown and "actor=system" in shown
+
+
+def test_an_unreachable_database_is_described_not_raised(home: Path) -> None:
+    url = f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:1/nothing"
+    workbench = stratlogic.open(url)
+    try:
+        shown = repr(workbench)
+    finally:
+        workbench.close()
+    assert "unreachable" in shown and PASSWORD not in shown
+
+
+def test_facades_read_what_was_written(wb: Workbench) -> None:
+    ada = wb.users.create("ada", "ada@example.com", role="analyst")
+    job = wb.jobs.create(ada.id, "crawl", "https://example.com/")
+    assert wb.users.by_username("ADA").id == ada.id
+    assert wb.users.count() == 1 and [u.username for u in wb.users.list()] == ["ada"]
+    assert wb.jobs.get(job.id).status == "queued"
+    assert wb.jobs.frame({"status": "queued"})["id"].tolist() == [job.id]
+    assert wb.jobs.stats().by_status["queued"] == 1
+    assert wb.jobs.cancel(job.id).status == "cancelled"
+    wb.config.set("jobs.lease_seconds", 120)
+    assert wb.config.value("jobs.lease_seconds") == 120
+    tail = wb.audit.tail()
+    assert tail is not None and wb.audit.get(tail["id"]).action == "config.set"
+    trail = [row.action for row in wb.audit.trail("job", job.id)]
+    assert trail == ["job.created", "job.status_changed", "job.status_changed"]
+    assert wb.audit.verify().ok
+    assert wb.health().ok
+    with pytest.raises(NotFoundError):
+        wb.jobs.get(job.id + 1000)
+
+
+def _open_transactions(wb: Workbench) -> int:
+    """Connections of this database sitting inside a transaction (PostgreSQL's own view of it)."""
+    name = make_url(str(wb.db.engine.url)).database
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND xact_start IS NOT NULL",
+                           (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_nothing_holds_a_transaction_open_between_calls(wb: Workbench) -> None:
+    ada = wb.users.create("ada", "ada@example.com")
+    wb.users.get(ada.id), wb.users.frame(), wb.config.entries(), wb.audit.tail(), repr(wb)
+    assert not wb.db.in_unit_of_work()
+    if wb.db.dialect == "postgresql":
+        assert _open_transactions(wb) == 0
+
+
+def test_each_write_records_the_workbench_actor(wb: Workbench, url: str, home: Path) -> None:
+    ada = wb.users.create("ada", "ada@example.com", role="admin")
+    with stratlogic.open(url, actor="ada") as as_ada:
+        assert as_ada.actor == ada.id and "actor=ada" in repr(as_ada)
+        bob = as_ada.users.create("bob", "bob@example.com")
+        wb.users.deactivate(bob.id)  # the system workbench, between two of ada's writes
+        as_ada.users.activate(bob.id)
+    actors = [(row.action, row.actor_id) for row in wb.audit.trail("user", bob.id)]
+    assert actors == [("user.created", ada.id), ("user.deactivated", None), ("user.activated", ada.id)]
+    with pytest.raises(NotFoundError):
+        stratlogic.open(url, actor="nobody")
+
+
+def test_a_read_only_workbench_refuses_writes_in_the_facades_and_in_the_database(url: str, home: Path) -> None:
+    with stratlogic.open(url) as writer:
+        writer.users.create("ada", "ada@example.com")
+    with stratlogic.open(url, readonly=True) as reader:
+        for attempt in (lambda: reader.users.create("bob", "bob@example.com"), lambda: reader.users.deactivate(1),
+                        lambda: reader.config.set("jobs.lease_seconds", 60), reader.migrate,
+                        lambda: reader.seed_demo(users=1, jobs=1, days=1)):
+            with pytest.raises(ReadOnlyWorkbenchError, match="read-only"):
+                attempt()
+        refused = (StratLogicError, SQLAlchemyError)
+        with pytest.raises(refused, match=r"(?i)read-only|readonly"), reader.db.unit_of_work() as uow:
+            uow.session.execute(text("UPDATE users SET full_name = 'x'"))
+        assert reader.users.count() == 1 and "read-only" in repr(reader)
+        assert reader.users.by_username("ada").full_name is None
+
+
+def test_stats_binds_every_analytics_function_with_its_doc_and_signature(wb: Workbench,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def sample_stat(db: Any, *, since: str = "-30d", limit: int = 10) -> Any:
+        """A statistic added after the workbench was opened."""
+        return db, since, limit
+
+    monkeypatch.setattr(analytics, "sample_stat", sample_stat, raising=False)
+    monkeypatch.setattr(analytics, "__all__", [*analytics.__all__, "sample_stat"])
+    assert wb.stats.sample_stat(limit=3) == (wb.db, "-30d", 3)
+    assert wb.stats.sample_stat.__doc__ == sample_stat.__doc__
+    assert list(inspect.signature(wb.stats.sample_stat).parameters) == ["since", "limit"]
+    expected = {name for name in analytics.__all__ if inspect.isfunction(getattr(analytics, name))
+                and next(iter(inspect.signature(getattr(analytics, name)).parameters), None) in ("db", "database")}
+    assert set(dir(wb.stats)) == expected and "parse_window" not in dir(wb.stats)
+    with pytest.raises(AttributeError, match=r"wb.stats has no 'parse_window'; available: .*sample_stat"):
+        _ = wb.stats.parse_window
+
+
+@pytest.mark.sqlite
+def test_seed_demo_through_the_workbench(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATLOGIC_ADMIN_PASSWORD", "Workbench-Test-Passphrase-3391")
+    with stratlogic.open(f"sqlite:///{tmp_path / 'fresh.db'}") as fresh:
+        assert "not migrated" in repr(fresh)
+        fresh.migrate()
+        result = fresh.seed_demo(users=2, jobs=20, days=2, objects=False)
+        assert result.created and fresh.jobs.count() == 20 == result.rows["scraping_jobs"]
+        assert fresh.audit.verify().ok
+
+
+def test_audit_verify_inside_a_kernel_spawns_and_keeps_the_callers_engine(wb: Workbench,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    if wb.db.dialect != "postgresql":
+        pytest.skip("SQLite is verified in one pass, in this process")
+    for n in range(6):
+        wb.users.create(f"user{n}", f"user{n}@example.com")
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))  # as inside a Jupyter kernel
+    monkeypatch.setattr(audit_verify, "PARALLEL_FROM", 2)
+    monkeypatch.setattr(audit_verify, "MIN_SEGMENT", 2)
+    assert audit_verify.start_method() == "spawn"
+    pool = wb.db.engine.pool
+    report = wb.audit.verify(workers=2)
+    assert report.ok and report.rows == 6
+    assert wb.db.engine.pool is pool, "the caller's engine was disposed"

@@ -1,0 +1,165 @@
+"""Report parameters read from a notebook's ``parameters`` cell: each type's good value passes, a bad one fails
+naming the parameter, unknown names are refused listing the real ones; the real notebooks' specs parse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from stratlogic.errors import ValidationError
+from stratlogic.reports.params import (
+    NOTEBOOKS_ENV,
+    ParameterError,
+    load_spec,
+    report_parameters,
+    resolve,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CELL = '''from typing import Literal
+
+since: str = "-7d"  # start of the window
+until: str = "now"  # end of the window
+tz: str = "UTC"  # time zone
+by: Literal["hour", "day", "week", "month"] = "day"  # period
+statuses: list[str] = []  # job statuses (empty: all)
+actions: list[str] = []  # audit actions
+ids: list[int] = []  # job ids
+top: int = 10  # how many
+ratio: float = 0.5  # a fraction
+charts: bool = True  # draw charts
+level: Literal[1, 2, 3] = 2  # a numeric choice
+label: str | None = None  # optional label
+export_format: Literal["parquet", "csv", "xlsx", "none"] = "none"  # data file to keep
+'''
+
+
+def write_notebook(folder: Path, name: str, source: str, *, tag: bool = True) -> Path:
+    """A notebook whose first cell is ``source`` (tagged ``parameters``), then the validating call."""
+    v4: Any = nbformat.v4
+    notebook = v4.new_notebook()
+    notebook.cells = [v4.new_code_cell(source, metadata={"tags": ["parameters"]} if tag else {}),
+                      v4.new_code_cell(f'p = stratlogic.report_parameters("{name}", globals())')]
+    path = folder / f"{name}.ipynb"
+    write: Any = nbformat.write
+    write(notebook, path)
+    return path
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> Any:
+    return load_spec(write_notebook(tmp_path, "07_sample", CELL))
+
+
+def test_the_spec_has_names_annotations_defaults_and_descriptions(spec: Any) -> None:
+    assert spec.name == "07_sample"
+    assert spec.names == ["since", "until", "tz", "by", "statuses", "actions", "ids", "top", "ratio", "charts",
+                          "level", "label", "export_format"]
+    by = spec.get("by")
+    assert (by.type_text, by.default, by.description) == ("Literal['hour', 'day', 'week', 'month']", "day", "period")
+    assert (spec.get("label").type_text, spec.get("label").default) == ("str | None", None)
+    assert spec.get("statuses").description == "job statuses (empty: all)"
+
+
+GOOD = [
+    ("since", "-30d", "-30d"), ("since", "2026-11-01", "2026-11-01"), ("until", "today", "today"),
+    ("tz", "Europe/Paris", "Europe/Paris"), ("by", "week", "week"),
+    ("statuses", "failed,cancelled", ["failed", "cancelled"]), ("statuses", ["failed"], ["failed"]),
+    ("statuses", "", []), ("actions", '["user.created", "config.set"]', ["user.created", "config.set"]),
+    ("ids", "1, 2,3", [1, 2, 3]), ("ids", [4, "5"], [4, 5]), ("top", "25", 25), ("top", 3, 3),
+    ("ratio", "0.25", 0.25), ("ratio", 1, 1.0), ("charts", "false", False), ("charts", "yes", True),
+    ("charts", True, True), ("level", "3", 3), ("level", 1, 1), ("label", "none", None), ("label", "x", "x"),
+    ("export_format", "csv", "csv"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), GOOD, ids=[f"{n}={v!r}" for n, v, _ in GOOD])
+def test_a_good_value_passes(spec: Any, name: str, value: Any, expected: Any) -> None:
+    assert getattr(resolve(spec, {name: value}), name) == expected
+
+
+BAD = [
+    ("since", "-7x"), ("since", "+3d"), ("until", "someday"), ("tz", "Mars/Olympus"), ("by", "fortnight"),
+    ("statuses", "failed,exploded"), ("statuses", 7), ("actions", "user.hacked"), ("ids", "1,two"),
+    ("ids", "[1, 2"), ("top", "ten"), ("top", "2.5"), ("top", True), ("ratio", "half"), ("charts", "maybe"),
+    ("charts", 1), ("level", "4"), ("label", 5), ("export_format", "pdf"), ("since", 20261101),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD, ids=[f"{n}={v!r}" for n, v in BAD])
+def test_a_bad_value_fails_naming_the_parameter(spec: Any, name: str, value: Any) -> None:
+    with pytest.raises(ParameterError, match=rf"^parameter '{name}': "):
+        resolve(spec, {name: value})
+
+
+def test_an_inverted_window_names_until(spec: Any) -> None:
+    with pytest.raises(ParameterError, match=r"^parameter 'until': .*window"):
+        resolve(spec, {"since": "-1d", "until": "-3d"})
+
+
+def test_an_unknown_name_is_refused_listing_the_real_ones(spec: Any) -> None:
+    with pytest.raises(ParameterError, match=r"unknown parameter 'sincee' for 07_sample; its parameters: since, "
+                                             r"until, tz, by"):
+        resolve(spec, {"sincee": "-1d"})
+
+
+def test_the_kernel_call_reads_only_declared_names_and_freezes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_notebook(tmp_path, "07_sample", CELL)
+    monkeypatch.setenv(NOTEBOOKS_ENV, str(tmp_path))
+    namespace = {"since": "-3d", "top": "4", "In": [], "get_ipython": object(), "__name__": "__main__"}
+    p = report_parameters("07_sample", namespace)
+    assert (p.since, p.top, p.by, p.statuses) == ("-3d", 4, "day", [])
+    assert p.window.until > p.window.since
+    with pytest.raises(AttributeError, match="frozen"):
+        p.top = 5
+    with pytest.raises(AttributeError, match="no parameter 'nope'"):
+        _ = p.nope
+    with pytest.raises(ValidationError, match="parameter 'top'"):
+        report_parameters("07_sample", {"top": "lots"})
+    assert p.replace(top="9").top == 9
+
+
+@pytest.mark.parametrize(("source", "problem"), [
+    ("since = '-7d'", "every statement must be 'name: type = default"),
+    ("since: datetime = '-7d'", "annotation 'datetime' is not supported"),
+    ("since: str = compute()", "default must be a literal"),
+    ("top: int = 'ten'  # a default that is not its own type", "parameter 'top'"),
+    ("since: str = (", "does not parse"),
+])
+def test_a_malformed_parameters_cell_is_refused(tmp_path: Path, source: str, problem: str) -> None:
+    with pytest.raises(ParameterError, match=problem.replace("(", r"\(")):
+        load_spec(write_notebook(tmp_path, "08_bad", source))
+
+
+def test_a_notebook_without_a_parameters_cell_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="exactly one cell tagged 'parameters', found 0"):
+        load_spec(write_notebook(tmp_path, "09_untagged", "x: int = 1", tag=False))
+
+
+def test_an_unknown_notebook_lists_the_ones_there(tmp_path: Path) -> None:
+    write_notebook(tmp_path, "07_sample", CELL)
+    with pytest.raises(ParameterError, match=r"no notebook '99_nothing' .* notebooks there: 07_sample"):
+        load_spec("99_nothing", tmp_path)
+
+
+def test_a_percent_script_gives_the_same_spec_as_its_notebook(tmp_path: Path) -> None:
+    notebook = load_spec(write_notebook(tmp_path, "07_sample", CELL))
+    script = tmp_path / "other" / "07_sample.py"
+    script.parent.mkdir()
+    script.write_text('# %% [markdown]\n# Title\n\n# %% tags=["parameters"]\n' + CELL + "\n# %%\nprint(1)\n")
+    assert load_spec(script).params == notebook.params
+
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_real_notebook_declares_typed_documented_parameters(path: Path) -> None:
+    spec = load_spec(path)
+    assert spec.params, f"{path.name} declares no parameters"
+    assert all(param.description for param in spec.params), f"{path.name}: a parameter has no # description"
+    assert resolve(spec, {}).as_dict() == spec.defaults()
+    assert load_spec(path.with_suffix(".py")).params == spec.params
