@@ -70,7 +70,7 @@ def domain_of(url: str | None) -> str | None:
 
 
 def _domain_default(context: DefaultExecutionContext) -> str | None:
-    return domain_of(context.get_current_parameters().get("target_url"))
+    return domain_of(context.get_current_parameters().get("target_url"))  # type: ignore[no-untyped-call]
 
 
 class ScrapingJob(Base):

@@ -1,0 +1,63 @@
+"""Typed DataFrames from fetched rows: every column gets its declared dtype, empty frames included.
+
+Dtypes: ``int64`` counts (never NaN), ``Int64`` for ids that may be missing, ``float64`` rates, seconds and
+percentiles (NaN when undefined), ``str`` text, ``bool``, and ``datetime`` = ``datetime64[us, <tz>]``.
+Numbers arrive as Python ints, floats or (PostgreSQL sums) Decimals; all are converted here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+Schema = Sequence[tuple[str, str]]
+
+
+def frame(rows: Iterable[Sequence[Any]], schema: Schema, *, tz: str = "UTC") -> pd.DataFrame:
+    """A DataFrame of ``rows`` (tuples in schema order) with the schema's names and dtypes."""
+    materialised = [tuple(row) for row in rows]
+    data = {}
+    for index, (name, dtype) in enumerate(schema):
+        values = [row[index] for row in materialised]
+        data[name] = _column(values, dtype, tz)
+    return pd.DataFrame(data, columns=[name for name, _ in schema])
+
+
+def records(rows: Iterable[Mapping[str, Any]], schema: Schema, *, tz: str = "UTC") -> pd.DataFrame:
+    """Like ``frame`` for rows given as mappings by column name."""
+    return frame(([row[name] for name, _ in schema] for row in rows), schema, tz=tz)
+
+
+def _column(values: list[Any], dtype: str, tz: str) -> pd.Series:
+    if dtype == "int64":
+        return pd.Series([int(v) for v in values], dtype="int64")
+    if dtype == "Int64":
+        return pd.Series([None if v is None else int(v) for v in values], dtype="Int64")
+    if dtype == "float64":
+        return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
+    if dtype == "bool":
+        return pd.Series([bool(v) for v in values], dtype="bool")
+    if dtype == "str":
+        return pd.Series([None if v is None else str(v) for v in values], dtype="str")
+    if dtype == "datetime":
+        return _datetimes(values, tz)
+    raise ValueError(f"unknown dtype {dtype!r}")
+
+
+def _datetimes(values: list[Any], tz: str) -> pd.Series:
+    moments = [None if v is None else _aware(v) for v in values]
+    series = pd.Series(pd.to_datetime(moments, utc=True), dtype="datetime64[us, UTC]")
+    return series.dt.tz_convert(tz)
+
+
+def _aware(value: Any) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise TypeError(f"expected a timezone-aware datetime, got {value!r}")
+    return value
+
+
+__all__ = ["Schema", "frame", "records"]

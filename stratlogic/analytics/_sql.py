@@ -1,0 +1,210 @@
+"""SQL expressions that differ between SQLite and PostgreSQL, built so both give the same answers.
+
+- Time differences in seconds: ``extract(epoch …)`` on PostgreSQL, ``julianday`` on SQLite (whose date
+  functions keep milliseconds, so results are rounded to the millisecond on both engines).
+- Buckets: calendar buckets in a named time zone. PostgreSQL converts with ``AT TIME ZONE``; SQLite has
+  no time zones, so the zone's UTC offsets over the window (a handful of DST changes) are computed in
+  Python and applied with a ``CASE`` on the timestamp. Hour buckets are keyed by their UTC start, so the
+  two 01:00s of a night that falls back stay two buckets.
+- Percentiles: linear interpolation between the two nearest ranks (PostgreSQL's ``percentile_cont``,
+  numpy's default): ``percentile_cont`` on PostgreSQL, ``row_number()`` / ``count()`` windows on SQLite.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Float, Integer, Select, case, cast, func, literal, literal_column, select, type_coerce
+from sqlalchemy.sql.elements import ColumnElement
+
+from stratlogic.analytics.window import Window
+from stratlogic.db import Database
+from stratlogic.models.base import UTCDateTime
+
+PERCENTILES = (0.5, 0.9, 0.95, 0.99)
+
+
+def seconds_between(dialect: str, start: Any, end: Any) -> ColumnElement[float]:
+    """``end - start`` in seconds, as a float, on either engine."""
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", end - start), Float)
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
+def offsets(window: Window) -> list[tuple[datetime | None, int]]:
+    """The zone's UTC offsets (seconds) over the window: ``[(None, first), (change_at, next), …]``."""
+    zone = ZoneInfo(window.tz)
+    found: list[tuple[datetime | None, int]] = [(None, _offset(window.since, zone))]
+    step, moment = timedelta(days=1), window.since
+    while moment < window.until:
+        later = min(moment + step, window.until)
+        if _offset(later, zone) != found[-1][1]:
+            change = _first_change(moment, later, zone, found[-1][1])
+            found.append((change, _offset(change, zone)))
+            moment = change
+        else:
+            moment = later
+    return found
+
+
+def _offset(moment: datetime, zone: ZoneInfo) -> int:
+    delta = moment.astimezone(zone).utcoffset()
+    return int(delta.total_seconds()) if delta is not None else 0
+
+
+def _first_change(low: datetime, high: datetime, zone: ZoneInfo, before: int) -> datetime:
+    """The first second in ``(low, high]`` whose offset is not ``before`` (bisection)."""
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        middle = middle.replace(microsecond=0) if middle.microsecond else middle
+        if middle <= low:
+            middle = low + timedelta(seconds=1)
+        if _offset(middle, zone) == before:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def offset_expr(column: Any, pieces: Sequence[tuple[datetime | None, int]]) -> ColumnElement[int]:
+    """The UTC offset (seconds) at each row's timestamp, from the pieces ``offsets`` found."""
+    if len(pieces) == 1:
+        return literal(pieces[0][1], Integer)
+    whens = [(column < type_coerce(literal(change, UTCDateTime()), UTCDateTime()), literal(before, Integer))
+             for (_, before), (change, _) in itertools.pairwise(pieces)]
+    return case(*whens, else_=literal(pieces[-1][1], Integer))
+
+
+def bucket_key(dialect: str, column: Any, by: str, window: Window) -> ColumnElement[Any]:
+    """A per-row bucket key: for hours the UTC start of the local hour, else the local start date/time.
+
+    PostgreSQL returns a naive timestamp, SQLite text; ``bucket_label`` turns either into the bucket's
+    tz-aware start.
+    """
+    pieces = offsets(window)
+    whole_hours = all(off % 3600 == 0 for _, off in pieces)
+    if dialect == "postgresql":
+        return _pg_bucket(column, by, window, pieces, whole_hours)
+    return _sqlite_bucket(column, by, pieces, whole_hours)
+
+
+def _pg_bucket(column: Any, by: str, window: Window, pieces: Sequence[tuple[datetime | None, int]],
+               whole_hours: bool) -> ColumnElement[Any]:
+    utc = func.timezone("UTC", column)
+    if by != "hour":
+        return func.date_trunc(by, func.timezone(window.tz, column))
+    if whole_hours:
+        return func.date_trunc("hour", utc)
+    shift = offset_expr(column, pieces) * literal_column("interval '1 second'")
+    return func.date_trunc("hour", utc + shift) - shift
+
+
+def _sqlite_bucket(column: Any, by: str, pieces: Sequence[tuple[datetime | None, int]],
+                   whole_hours: bool) -> ColumnElement[Any]:
+    offset = offset_expr(column, pieces)
+    utc_only = len(pieces) == 1 and pieces[0][1] == 0
+    local = column if utc_only else func.datetime(column, offset.concat(" seconds"))
+    if by == "hour":
+        if whole_hours:
+            return func.strftime("%Y-%m-%d %H:00:00", column)
+        return func.datetime(func.strftime("%Y-%m-%d %H:00:00", local), (-offset).concat(" seconds"))
+    if by == "day":
+        return func.date(local)
+    if by == "week":  # back six days, then forward to the next Monday: the Monday on or before
+        return func.date(local, "-6 days", "weekday 1")
+    return func.strftime("%Y-%m-01", local)
+
+
+def bucket_label(key: Any, by: str, tz: str) -> datetime:
+    """The tz-aware start of the bucket a ``bucket_key`` value names."""
+    moment = key if isinstance(key, datetime) else datetime.fromisoformat(str(key))
+    zone = ZoneInfo(tz)
+    if by == "hour":
+        return moment.replace(tzinfo=UTC).astimezone(zone)
+    return datetime.combine(moment.date(), datetime.min.time(), tzinfo=zone).astimezone(UTC).astimezone(zone)
+
+
+def local_clock(dialect: str, column: Any, window: Window) -> tuple[ColumnElement[str], ColumnElement[int]]:
+    """Each row's local wall-clock time as ``HH:MM:SS`` text and its ISO weekday (1 = Monday .. 7)."""
+    if dialect == "postgresql":
+        local = func.timezone(window.tz, column)
+        return func.to_char(local, "HH24:MI:SS"), cast(func.extract("isodow", local), Integer)
+    pieces = offsets(window)
+    local = func.datetime(column, offset_expr(column, pieces).concat(" seconds"))
+    weekday = cast(func.strftime("%w", local), Integer)
+    return func.time(local), case((weekday == 0, 7), else_=weekday)
+
+
+def percentile_statements(dialect: str, values: Mapping[str, Any], source: Any,
+                          where: Sequence[Any]) -> list[Select[Any]]:
+    """Statements whose rows hold, per named value, its count and what ``percentiles_of`` needs.
+
+    One statement on PostgreSQL (``percentile_cont`` ignores NULLs, so several values share one scan);
+    one per value on SQLite (each ranks its own non-NULL rows). ``source`` is the FROM, ``where`` its filter.
+    """
+    if dialect == "postgresql":
+        columns = []
+        for prefix, value in values.items():
+            columns += [func.count(value).label(f"{prefix}n"),
+                        func.percentile_cont(literal(list(PERCENTILES), _float_array()))
+                        .within_group(cast(value, Float)).label(f"{prefix}p")]
+        return [select(*columns).select_from(source).where(*where)]
+    return [_ranked_percentiles(prefix, value, source, where) for prefix, value in values.items()]
+
+
+def _ranked_percentiles(prefix: str, value: Any, source: Any, where: Sequence[Any]) -> Select[Any]:
+    ranked = (select(value.label("v"), func.row_number().over(order_by=value).label("i"),
+                     func.count().over().label("n")).select_from(source).where(*where, value.is_not(None))
+              .subquery())
+    picks = []
+    for k, p in enumerate(PERCENTILES):
+        low = cast((ranked.c.n - 1) * p, Integer) + 1
+        picks += [func.max(case((ranked.c.i == low, ranked.c.v))).label(f"{prefix}lo{k}"),
+                  func.max(case((ranked.c.i == low + 1, ranked.c.v))).label(f"{prefix}hi{k}")]
+    return select(func.coalesce(func.max(ranked.c.n), 0).label(f"{prefix}n"), *picks)
+
+
+def _float_array() -> Any:
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    return ARRAY(Float)
+
+
+def percentiles_of(rows: Sequence[Any], prefix: str) -> tuple[int, list[float]]:
+    """From the rows of ``percentile_statements``: the value's count and percentiles (NaN when none)."""
+    mapping = next(row._mapping for row in rows if f"{prefix}n" in row._mapping)
+    n = int(mapping[f"{prefix}n"] or 0)
+    if n == 0:
+        return 0, [math.nan] * len(PERCENTILES)
+    if f"{prefix}p" in mapping:
+        return n, [float(v) for v in mapping[f"{prefix}p"]]
+    values = []
+    for k, p in enumerate(PERCENTILES):
+        position = (n - 1) * p
+        low, high = float(mapping[f"{prefix}lo{k}"]), mapping[f"{prefix}hi{k}"]
+        fraction = position - math.floor(position)
+        values.append(low if high is None else low + fraction * (float(high) - low))
+    return n, values
+
+
+
+
+def fetch(db: Database, statement: Any) -> list[Any]:
+    """Every row of one read-only statement, in its own read-only unit of work."""
+    with db.unit_of_work(readonly=True) as uow:
+        return list(uow.session.execute(statement))
+
+
+def fetch_all(db: Database, statements: Sequence[Any]) -> list[list[Any]]:
+    """The rows of several statements, read in one read-only unit of work."""
+    with db.unit_of_work(readonly=True) as uow:
+        return [list(uow.session.execute(statement)) for statement in statements]
+
+
+__all__ = ["PERCENTILES", "bucket_key", "bucket_label", "fetch", "fetch_all", "local_clock", "offset_expr", "offsets",
+           "percentile_statements", "percentiles_of", "seconds_between"]
