@@ -87,10 +87,11 @@ by_owner = wb.stats.job_breakdown(field="owner", **window, **filters)
 charts.bars(by_owner, "key", "jobs", title="Jobs per owner")
 
 # %%
-charts.table(by_owner, caption="Jobs per owner")
+charts.table(by_owner, caption="Jobs per owner", labels={"key": "Owner"})
 
 # %%
-charts.table(wb.stats.job_breakdown(field="domain", **window, **filters), caption="Jobs per target domain", limit=15)
+charts.table(wb.stats.job_breakdown(field="domain", **window, **filters), caption="Jobs per target domain", limit=15,
+             labels={"key": "Target domain"})
 
 # %% [markdown]
 # ## Retries and errors

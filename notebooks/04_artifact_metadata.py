@@ -67,7 +67,7 @@ charts.bars(by_type, "key", "artifacts", title="Artifacts per content type")
 charts.bars(by_type, "key", "bytes", title="Bytes stored per content type")
 
 # %%
-charts.table(by_type, caption="Artifacts per content type")
+charts.table(by_type, caption="Artifacts per content type", labels={"key": "Content type"})
 
 # %% [markdown]
 # ## Sizes
@@ -87,7 +87,7 @@ coverage = wb.stats.metadata_coverage(**window, **filters)
 charts.bars(coverage, "key", "coverage", title="Share of artifacts carrying each metadata key")
 
 # %%
-charts.table(coverage, caption="Metadata keys")
+charts.table(coverage, caption="Metadata keys", labels={"key": "Metadata key"})
 
 # %%
 charts.table(wb.stats.metadata_top_values(p.metadata_key, limit=p.top, **window, **filters),

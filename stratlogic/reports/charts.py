@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
@@ -44,7 +45,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "oldest_queued_age_seconds": ("Oldest queued age", "seconds"),
     "bucket": ("Period", "time"), "occurred_at": ("Occurred at", "time"), "lease_expires_at": ("Lease expires", "time"),
     "oldest_queued_at": ("Oldest queued at", "time"), "ok": ("OK", "text"),
-    "latency_ms": ("Latency (ms)", "text"),
+    "latency_ms": ("Latency (ms)", "text"), "pending": ("Pending", "count"), "running": ("Running", "count"),
+    "claimable": ("Claimable", "count"),
 }
 _BYTE_UNITS = (("B", 1), ("KiB", 1024), ("MiB", 1024**2), ("GiB", 1024**3), ("TiB", 1024**4))
 _STATUS_COLOURS = {"completed": "#2e7d32", "failed": "#c62828", "cancelled": "#9e9e9e", "running": "#1565c0",
@@ -145,7 +147,8 @@ def volume(frame: pd.DataFrame, *, title: str, value: str | None = None, group: 
     bottom = pd.Series(0.0, index=range(len(times))).to_numpy()
     for name in table.columns:
         heights = table[name].to_numpy(dtype=float)
-        axes.bar(times, heights, width=width, bottom=bottom, label=str(name), color=_STATUS_COLOURS.get(str(name)))
+        axes.bar(times, heights, width=width, bottom=bottom, align="edge", label=str(name),
+                 color=_STATUS_COLOURS.get(str(name)))
         bottom = bottom + heights
     axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small", title=group.title())
     axes.set_ylabel(f"{COLUMNS.get(value, (value.title(), ''))[0]} per period (count)")
@@ -196,7 +199,12 @@ def percentiles(frame: pd.DataFrame, *, title: str, label: str | None = "metric"
         positions = [n + (i - (len(columns) - 1) / 2) * width for n in range(len(names))]
         axes.bar(positions, rows[column].astype(float) / scale, width=width, label=column)
     axes.set_xticks(range(len(names)), names)
-    axes.set_ylabel(f"{'Duration' if unit == 'seconds' else 'Size'} ({scale_unit})")
+    values = rows[list(columns)].astype(float).to_numpy()
+    positive = values[values > 0]
+    log = positive.size > 0 and positive.max() / positive.min() > 50  # a long tail hides the median otherwise
+    if log:
+        axes.set_yscale("log")
+    axes.set_ylabel(f"{'Duration' if unit == 'seconds' else 'Size'} ({scale_unit}{', log scale' if log else ''})")
     axes.legend(fontsize="small", title="percentile")
     return Chart(figure)
 
@@ -248,8 +256,8 @@ def _kind(column: str, unit: str) -> str:
     return ("bytes" if unit == "bytes" else "seconds") if kind == "number" else kind
 
 
-def _header(column: str, kind: str, byte_label: str) -> str:
-    name = COLUMNS.get(column, (column.replace("_", " ").capitalize(), ""))[0]
+def _header(column: str, kind: str, byte_label: str, name: str | None = None) -> str:
+    name = name or COLUMNS.get(column, (column.replace("_", " ").capitalize(), ""))[0]
     suffix = {"count": "", "rate": " (%)", "bytes": f" ({byte_label})", "seconds": " (s)"}.get(kind, "")
     return name + suffix
 
@@ -273,21 +281,22 @@ def _format(value: object, kind: str, scale: int, tz: str | None) -> str:
 
 
 def table(frame: pd.DataFrame, *, caption: str | None = None, unit: str = "seconds", tz: str | None = None,
-          limit: int = 50) -> Styler:
+          limit: int = 50, labels: Mapping[str, str] | None = None) -> Styler:
     """A Styler for an analytics frame: headers with units, counts with separators, rates in %, sizes scaled.
 
     Args:
         unit: what percentile columns (p50…max) measure: ``seconds`` or ``bytes``.
         tz: show timestamps in this zone.
         limit: at most this many rows (the caption says when rows were left out).
+        labels: headers for columns whose name says little here (``{"key": "Owner"}``); the unit is added.
     """
-    shown = frame.head(limit)
+    shown, labels = frame.head(limit), labels or {}
     headers: dict[str, str] = {}
     formats: dict[str, object] = {}
     for column in shown.columns:
         kind = _kind(str(column), unit)
         byte_label, scale = byte_unit(_largest(shown[column])) if kind == "bytes" else ("", 1)
-        headers[str(column)] = _header(str(column), kind, byte_label)
+        headers[str(column)] = _header(str(column), kind, byte_label, labels.get(str(column)))
         formats[headers[str(column)]] = _formatter(kind, scale, tz)
     renamed = shown.rename(columns=headers).reset_index(drop=True)
     note = f" (first {limit} of {len(frame)} rows)" if len(frame) > limit else ""
@@ -313,7 +322,7 @@ def kpi_rows(data: object, *, unit: str = "seconds", tz: str | None = None) -> l
     are shown as given: put the unit in the key) or a dataclass such as ``HealthReport`` (one row per field).
     """
     if isinstance(data, pd.DataFrame):
-        row = data.iloc[0].to_dict() if len(data) else dict.fromkeys(data.columns)
+        row = {c: _scalar(data[c].iloc[0]) for c in data.columns} if len(data) else dict.fromkeys(data.columns)
         return [_known(str(column), value, unit, tz) for column, value in row.items()]
     if dataclasses.is_dataclass(data) and not isinstance(data, type):
         fields = {f.name: getattr(data, f.name) for f in dataclasses.fields(data) if f.repr}
@@ -323,7 +332,14 @@ def kpi_rows(data: object, *, unit: str = "seconds", tz: str | None = None) -> l
     raise TypeError(f"kpi_rows takes a one-row DataFrame, a mapping or a dataclass, not {type(data).__name__}")
 
 
+def _scalar(value: object) -> object:
+    """A numpy scalar as the Python number it holds (a frame's cell keeps its column's dtype)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _known(column: str, value: object, unit: str, tz: str | None) -> tuple[str, str]:
+    if column not in COLUMNS:
+        return column.replace("_", " ").capitalize(), _plain(value, tz)
     kind = _kind(column, unit)
     byte_label, scale = byte_unit(float(value)) if kind == "bytes" and isinstance(value, int | float) else ("B", 1)
     return _header(column, kind, byte_label), _format(value, kind, scale, tz)

@@ -154,3 +154,22 @@ def test_kpis_of_a_dataclass_show_one_row_per_field() -> None:
         ("OK", "True"), ("Latency (ms)", "0.54"), ("Current revision", "-"), ("Rows", "12,345")]
     with pytest.raises(TypeError, match="not int"):
         charts.kpi_rows(5)
+
+
+def test_table_labels_override_a_vague_column_name_and_keep_the_unit() -> None:
+    frame = pd.DataFrame({"key": ["ada"], "bytes": [2048]})
+    html = charts.table(frame, labels={"key": "Owner", "bytes": "Fetched"}).to_html()
+    assert "Owner" in html and "Fetched (KiB)" in html and ">Key<" not in html
+
+
+def test_kpis_keep_integers_of_a_mixed_row_and_show_unknown_columns_plainly() -> None:
+    row = pd.DataFrame([{"jobs": 3, "success_rate": 0.5, "pending": 0, "claimable": 2, "odd_ratio": 1.25}])
+    assert charts.kpi_rows(row) == [("Jobs", "3"), ("Success rate (%)", "50.0"), ("Pending", "0"),
+                                    ("Claimable", "2"), ("Odd ratio", "1.25")]
+
+
+def test_percentiles_with_a_long_tail_use_a_log_scale() -> None:
+    frame = pd.DataFrame({"metric": ["duration"], "p50": [1.0], "p90": [10.0], "p95": [100.0], "p99": [1000.0]})
+    chart = charts.percentiles(frame, title="Durations")
+    assert chart.axes.get_yscale() == "log"
+    assert chart.axes.get_ylabel() == "Duration (s, log scale)"
