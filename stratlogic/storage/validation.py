@@ -147,6 +147,9 @@ def resolve_content_type(filename: str, declared: str | None, head: bytes) -> st
     """The content type to store: the declared one if the content agrees, else refused.
 
     Without a declared type: the filename's extension when the content agrees with it, else the sniffed type.
+    Text that may be stored as plain text may still not be stored as JSON or XML: a document declared
+    JSON must parse as JSON (or begin like it, where the sniffed head ends before the content does), and
+    one declared XML must begin with markup.
     """
     sniffed = sniff(head)
     if declared is not None:
@@ -154,13 +157,62 @@ def resolve_content_type(filename: str, declared: str | None, head: bytes) -> st
         if not _agrees(wanted, sniffed):
             raise ArtifactRejectedError("type_mismatch", f"{filename!r} is declared {wanted} but its content "
                                                          f"looks like {sniffed}")
+        if problem := _not_a_document_of(wanted, head):
+            raise ArtifactRejectedError("type_mismatch", f"{filename!r} is declared {wanted} but {problem}")
         return wanted
     guessed, encoding = mimetypes.guess_type(filename, strict=False)
     if guessed and encoding is None:  # "a.tar.gz" is (x-tar, gzip): the bytes are gzip, as sniffed
         guessed = normalise(guessed)
-        if _agrees(guessed, sniffed):
+        if _agrees(guessed, sniffed) and not _not_a_document_of(guessed, head):
             return guessed
     return sniffed
+
+
+def _not_a_document_of(content_type: str, head: bytes) -> str | None:
+    """Why ``head`` cannot be the start of a JSON, NDJSON or XML document of ``content_type`` (None: it
+    can, or the type is another one). Only the head is read before the upload: a document longer than
+    ``SNIFF_BYTES`` is checked as far as the head goes."""
+    json_like = content_type in ("application/json", "application/x-ndjson") or content_type.endswith("+json")
+    xml_like = content_type == "application/xml" or content_type.endswith("+xml")
+    if not json_like and not xml_like:
+        return None
+    complete = len(head) < SNIFF_BYTES
+    body = head.removeprefix(b"\xef\xbb\xbf")
+    if xml_like:
+        markup = body[comments.end():] if (comments := _COMMENTS.match(body)) else body
+        return None if markup.lstrip()[:1] == b"<" else "its content does not begin with markup ('<')"
+    try:
+        text = body.decode("utf-8") if complete else body.decode("utf-8", "ignore")
+    except UnicodeDecodeError:
+        return "its content is not UTF-8 (JSON is UTF-8, RFC 8259)"
+    if not complete:  # the document runs past the head: it can only be seen to begin well
+        return None if _begins_like_json(text) else "its content does not begin like JSON"
+    return _json_values_problem(text)
+
+
+def _json_values_problem(text: str) -> str | None:
+    """Why ``text`` is not one JSON value, or several separated by white space (NDJSON, or JSON lines
+    stored as ``application/json``, as the sniffer takes them); None when it is."""
+    decoder, position, values = json.JSONDecoder(), 0, 0
+    while True:
+        while position < len(text) and text[position] in " \t\r\n":
+            position += 1
+        if position == len(text):
+            return None if values else "its content is not valid JSON (nothing but white space)"
+        try:
+            _, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            return f"its content is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        values += 1
+
+
+#: How any JSON value may begin: an object or array (as ``_JSON_START`` has it), a string, a number, a literal.
+_JSON_VALUE_START = re.compile(r'^\s*("|-?\d|true\b|false\b|null\b)')
+
+
+def _begins_like_json(text: str) -> bool:
+    stripped = text.strip()
+    return bool(_JSON_START.match(stripped) or _JSON_VALUE_START.match(stripped))
 
 
 @dataclass(frozen=True)

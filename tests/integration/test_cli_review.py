@@ -204,3 +204,15 @@ def test_help_shows_no_value_for_flags(command: str) -> None:
     result = CliRunner().invoke(app, [*command.split(), "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "<bool>" not in result.output and "--help" in result.output
+
+
+def test_artifacts_put_refuses_malformed_json_declared_as_json(env: dict[str, str], db: Database,
+                                                               tmp_path: Path) -> None:
+    job = failed_job(db)
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(b'{"items": [1, 2,}')
+    line = refused(env, "artifacts", "put", str(job), str(broken), "--type", "application/json")
+    assert "'broken.json' is declared application/json but its content is not valid JSON" in line
+    assert invoke(env, "artifacts", "ls", "--json").stdout == ""  # nothing stored
+    broken.write_bytes(b'{"items": [1, 2]}')
+    assert invoke(env, "artifacts", "put", str(job), str(broken), "--type", "application/json").exit_code == 0
