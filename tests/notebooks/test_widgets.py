@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import stratlogic
+from stratlogic.errors import ValidationError
 from stratlogic.reports import charts, widgets
 from stratlogic.reports.params import ReportParameters, load_spec, resolve
 from stratlogic.workbench import Workbench
@@ -97,14 +98,22 @@ def test_a_bad_value_shows_one_line_naming_the_parameter_and_keeps_the_view(wb: 
     assert built.error is None and len(view.frames) == 2
 
 
-def test_a_value_the_analytics_refuse_is_shown_as_one_line_too(wb: Workbench) -> None:
-    view = Recorder(wb)
+def test_an_error_the_view_raises_is_shown_as_one_line_too(wb: Workbench) -> None:
+    recorder = Recorder(wb)
+
+    def view(r: ReportParameters) -> object:
+        if "robot" in r.owners:
+            raise ValidationError("filter owner: 'robot' is not a user")
+        return recorder(r)
+
     p = parameters("03_job_stats")
     built = widgets.panel(p.spec, p, view)
-    built.controls["owners"].value = ["nobody-by-this-name"]
-    assert built.error is not None and "nobody-by-this-name" in built.error
-    assert "\n" not in built.error
+    built.controls["owners"].value = ["robot"]
+    assert built.error == "filter owner: 'robot' is not a user"
     assert built.params.owners == []  # the panel keeps the parameters its output shows
+    assert len(recorder.frames) == 1
+    built.controls["owners"].value = []
+    assert built.error is None and len(recorder.frames) == 2
 
 
 def test_the_panel_shows_only_when_a_person_drives_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
