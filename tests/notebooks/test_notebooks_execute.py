@@ -143,3 +143,21 @@ def test_a_report_on_postgresql_shows_neither_the_password_nor_the_url(
     assert url not in text and url.split("@")[0] not in text
     assert "postgresql" in text  # it did show what it is connected to, masked
     assert shown_rows(tagged(done, "kpis"))[0][1] not in ("0", "-")
+
+
+def test_a_report_exports_into_output_dir_and_shows_what_it_wrote(seeded: Place, seeded_db: Database,
+                                                                  tmp_path: Path) -> None:
+    import csv
+
+    out = tmp_path / "exports"
+    out.mkdir()
+    done = execute("03_job_stats", seeded, tmp_path / "03.ipynb",
+                   {"export_format": "csv", "output_dir": str(out), "statuses": "failed,cancelled"})
+    with (out / "jobs.csv").open(newline="") as stream:
+        rows = sum(1 for _ in csv.reader(stream)) - 1
+    summary = analytics.job_summary(db=seeded_db, status=["failed", "cancelled"], **WINDOW)
+    assert rows == int(summary["jobs"].iloc[0]) > 0
+    htmls = [o["data"]["text/html"] for o in _outputs(done)
+             if "Exported jobs as csv" in o.get("data", {}).get("text/html", "")]
+    assert len(htmls) == 1
+    assert f"Exported jobs as csv: {rows:,} rows" in htmls[0] and "jobs.csv" in htmls[0]
