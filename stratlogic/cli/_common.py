@@ -137,6 +137,11 @@ def parse_range(since: str | None, until: str | None, *, now: datetime | None = 
     return start, end
 
 
+#: ``context_settings`` of a command whose arguments may be negative numbers: ``-5`` reaches the command as a
+#: value (and is refused there, naming it) instead of click's "No such option: -5".
+NEGATIVE_VALUES: dict[str, Any] = {"ignore_unknown_options": True}
+
+
 def lowered(values: list[str] | None) -> list[str] | None:
     """Enumerated values (statuses) as typed in any case: ``FAILED`` means ``failed``."""
     return None if values is None else [value.strip().lower() for value in values]
@@ -163,5 +168,5 @@ def _flags_show_no_type() -> None:
 
 _flags_show_no_type()
 
-__all__ = ["cli_errors", "database", "err", "given", "lowered", "out", "parse_age_or_moment", "parse_duration",
-           "parse_range", "settings", "state"]
+__all__ = ["NEGATIVE_VALUES", "cli_errors", "database", "err", "given", "lowered", "out", "parse_age_or_moment",
+           "parse_duration", "parse_range", "settings", "state"]

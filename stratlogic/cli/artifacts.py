@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from stratlogic.cli._common import cli_errors, database, err, out, parse_duration, settings
+from stratlogic.cli._common import NEGATIVE_VALUES, cli_errors, database, err, out, parse_duration, settings
 from stratlogic.errors import ValidationError
 from stratlogic.repositories.artifacts import ArtifactRepository
 from stratlogic.storage import (
@@ -131,7 +131,7 @@ def list_(
         err.print(f"more: --cursor {page.next_cursor}")
 
 
-@app.command()
+@app.command(context_settings=NEGATIVE_VALUES)
 def url(
     artifact_id: Annotated[int, typer.Argument(help="The artifact's id.")],
     expires: Annotated[str, typer.Option(help="How long the URL works: 90s, 15m, 12h, 7d (1s up to 7d).")]

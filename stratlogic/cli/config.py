@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from stratlogic.cli._common import cli_errors, database, err, out
+from stratlogic.cli._common import NEGATIVE_VALUES, cli_errors, database, err, out
 from stratlogic.repositories import ConfigRepository
 from stratlogic.repositories.config import parse_text
 
@@ -46,7 +46,7 @@ def get(key: Annotated[str, typer.Argument(help="A declared key, e.g. jobs.lease
     out.print(json.dumps(entry.value), markup=False)
 
 
-@app.command("set", context_settings={"ignore_unknown_options": True})
+@app.command("set", context_settings=NEGATIVE_VALUES)
 def set_(
     key: Annotated[str, typer.Argument(help="A declared key.")],
     value: Annotated[str, typer.Argument(help="JSON (10, true, [\"a\"]) or plain text for text keys.")],

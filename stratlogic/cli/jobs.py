@@ -11,6 +11,7 @@ from rich.table import Table
 
 from stratlogic import jobs as job_services
 from stratlogic.cli._common import (
+    NEGATIVE_VALUES,
     cli_errors,
     database,
     err,
@@ -96,7 +97,7 @@ def list_(
         err.print(f"more: --cursor {page.next_cursor}")
 
 
-@app.command()
+@app.command(context_settings=NEGATIVE_VALUES)
 def show(job_id: Annotated[int, typer.Argument(help="The job's id.")],
          as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Show one job and its audit trail.
@@ -117,7 +118,7 @@ def show(job_id: Annotated[int, typer.Argument(help="The job's id.")],
         out.print(f"  {entry['at'][:19]}  {entry['action']:<20} {json.dumps(entry['details'])}", markup=False)
 
 
-@app.command()
+@app.command(context_settings=NEGATIVE_VALUES)
 def cancel(job_id: Annotated[int, typer.Argument(help="The job's id.")]) -> None:
     """Cancel a pending, queued or running job.
 

@@ -124,6 +124,8 @@ def test_negative_numbers_are_values(env: dict[str, str]) -> None:
     line = refused(env, "config", "set", "jobs.lease_seconds", "-5")
     assert "'jobs.lease_seconds'" in line and "-5" in line and "greater than or equal to 1" in line
     assert "-5" in refused(env, "config", "set", "jobs.lease_seconds", "--", "-5")
+    for command in (("jobs", "show"), ("jobs", "cancel"), ("artifacts", "url")):
+        assert "-1 not found" in refused(env, *command, "-1")  # a value, not "No such option: -1"
 
 
 def test_job_filters_take_any_case_and_refuse_the_impossible_by_flag(env: dict[str, str], db: Database) -> None:
