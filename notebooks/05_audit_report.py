@@ -58,7 +58,7 @@ wb
 
 # %%
 volume = wb.stats.audit_volume(by=p.by, group=p.group, **window, **filters)
-security = wb.stats.security_changes(**window, **filters)
+security = wb.stats.security_changes(actor=filters["actor"], **window)  # users, roles, passwords, config: any action
 after_hours = wb.stats.after_hours(start=p.workday_start, end=p.workday_end, **window, **filters)
 chain = wb.stats.chain_status()
 
@@ -71,7 +71,7 @@ charts.kpis({"Events": int(volume["events"].sum()), "Security changes": len(secu
 # ## Volume
 
 # %%
-charts.volume(volume, title=f"Audit events per {p.by} by {p.group}", tz=p.tz)
+charts.volume(volume, title=f"Audit events per {p.by} by {p.group}", tz=p.tz, legend=p.group.title())
 
 # %% [markdown]
 # ## Who and what
@@ -127,7 +127,7 @@ def view(r):
     """What the panel re-draws for its parameters: the volume."""
     w, f = query(r)
     return charts.volume(wb.stats.audit_volume(by=r.by, group=r.group, **w, **f),
-                         title=f"Audit events per {r.by} by {r.group}", tz=r.tz)
+                         title=f"Audit events per {r.by} by {r.group}", tz=r.tz, legend=r.group.title())
 
 
 widgets.explore(p, view)

@@ -46,7 +46,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "bucket": ("Period", "time"), "occurred_at": ("Occurred at", "time"), "lease_expires_at": ("Lease expires", "time"),
     "oldest_queued_at": ("Oldest queued at", "time"), "ok": ("OK", "text"),
     "latency_ms": ("Latency (ms)", "text"), "pending": ("Pending", "count"), "running": ("Running", "count"),
-    "claimable": ("Claimable", "count"),
+    "claimable": ("Claimable", "count"), "id": ("Id", "text"), "tail_id": ("Tail id", "text"),
+    "first_bad_id": ("First bad id", "text"), "local_time": ("Local time", "time"),
 }
 _BYTE_UNITS = (("B", 1), ("KiB", 1024), ("MiB", 1024**2), ("GiB", 1024**3), ("TiB", 1024**4))
 _STATUS_COLOURS = {"completed": "#2e7d32", "failed": "#c62828", "cancelled": "#9e9e9e", "running": "#1565c0",
@@ -127,13 +128,14 @@ def _zone(values: pd.Series, tz: str | None) -> str:
 
 
 def volume(frame: pd.DataFrame, *, title: str, value: str | None = None, group: str | None = None,
-           tz: str | None = None) -> Chart:
+           tz: str | None = None, legend: str | None = None) -> Chart:
     """Stacked bars per period: ``job_volume`` (bucket, status, jobs) or ``audit_volume`` (bucket, key, events).
 
     Args:
         value: the count column (default ``jobs`` or ``events``, whichever is present).
         group: the stacking column (default ``status`` or ``key``).
         tz: show periods in this zone (default: the buckets' own zone).
+        legend: the legend's title (default: the stacking column's name).
     """
     value = value or ("jobs" if "jobs" in frame.columns else "events")
     group = group or ("status" if "status" in frame.columns else "key")
@@ -150,7 +152,7 @@ def volume(frame: pd.DataFrame, *, title: str, value: str | None = None, group: 
         axes.bar(times, heights, width=width, bottom=bottom, align="edge", label=str(name),
                  color=_STATUS_COLOURS.get(str(name)))
         bottom = bottom + heights
-    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small", title=group.title())
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small", title=legend or group.title())
     axes.set_ylabel(f"{COLUMNS.get(value, (value.title(), ''))[0]} per period (count)")
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     _time_axis(axes, _zone(frame["bucket"], tz))
@@ -263,7 +265,7 @@ def _header(column: str, kind: str, byte_label: str, name: str | None = None) ->
 
 
 def _format(value: object, kind: str, scale: int, tz: str | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+    if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if kind == "count" and isinstance(value, int | float):
         return f"{value:,.0f}"
@@ -277,7 +279,7 @@ def _format(value: object, kind: str, scale: int, tz: str | None) -> str:
         stamp = pd.Timestamp(value)
         stamp = stamp.tz_convert(tz) if tz and stamp.tzinfo else stamp
         return str(stamp.strftime("%Y-%m-%d %H:%M %Z")).strip()
-    return str(value)
+    return _short(value, 100)
 
 
 def table(frame: pd.DataFrame, *, caption: str | None = None, unit: str = "seconds", tz: str | None = None,

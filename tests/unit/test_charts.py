@@ -173,3 +173,17 @@ def test_percentiles_with_a_long_tail_use_a_log_scale() -> None:
     chart = charts.percentiles(frame, title="Durations")
     assert chart.axes.get_yscale() == "log"
     assert chart.axes.get_ylabel() == "Duration (s, log scale)"
+
+
+def test_missing_values_show_as_dashes_and_long_text_is_cut() -> None:
+    row = pd.DataFrame({"first_bad_id": pd.array([None], dtype="Int64"), "message": ["x" * 300]})
+    shown = dict(charts.kpi_rows(row))
+    assert shown["First bad id"] == "-"
+    html = charts.table(pd.DataFrame({"details": ["y" * 300]})).to_html()
+    assert "y" * 99 + "…" in html and "y" * 100 not in html
+
+
+def test_volume_legend_title_can_be_named() -> None:
+    frame = pd.DataFrame({"bucket": _days(1), "key": ["user.created"], "events": [2]})
+    legend = charts.volume(frame, title="t", legend="Action").axes.get_legend()
+    assert legend is not None and legend.get_title().get_text() == "Action"
