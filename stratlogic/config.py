@@ -7,6 +7,7 @@ the CLI at the repository root see the same database and artifact folder.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -50,6 +51,20 @@ def secret_query_values(url: URL) -> list[str]:
     """The query values that look secret by name (``password``, ``sslpassword``, …), for the log redaction."""
     return [value for name, values in url.query.items() if _SECRET_QUERY.search(name)
             for value in ((values,) if isinstance(values, str) else values)]
+
+
+DEFAULT_SQLITE_FILE = Path("var") / "stratlogic.db"
+
+
+def database_slug(url: URL) -> str:
+    """A short name for a database, safe in file names and stable for its URL (password aside).
+
+    The database's name (a SQLite file's stem) and 8 hex digits of the sha256 of its masked URL, e.g.
+    ``stratlogic-3fa2c1de``: readable, and two databases of the same name on different hosts differ.
+    """
+    name = Path(str(url.database or "")).stem if url.drivername.startswith("sqlite") else str(url.database or "")
+    readable = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "db"
+    return f"{readable}-{hashlib.sha256(display_url(url).encode()).hexdigest()[:8]}"
 
 
 def default_home() -> Path:
@@ -133,6 +148,15 @@ class Settings(BaseSettings):
             raise ValueError("s3_endpoint: required when artifact_store is s3://…")
         if (self.s3_access_key is None) != (self.s3_secret_key is None):
             raise ValueError("s3_secret_key: set both S3 keys or neither (anonymous access)")
+        return self
+
+    @model_validator(mode="after")
+    def _store_per_database(self) -> Settings:
+        """Without STRATLOGIC_ARTIFACT_STORE, a database other than the default SQLite file gets a folder of its
+        own, ``file:var/artifacts-SLUG`` (see ``database_slug``): two databases never share one by default."""
+        default_file = self.backend == "sqlite" and Path(str(self.url.database)) == self.home / DEFAULT_SQLITE_FILE
+        if "artifact_store" not in self.model_fields_set and not default_file:
+            self.__dict__["artifact_store"] = f"file:var/artifacts-{database_slug(self.url)}"
         return self
 
     @property
@@ -236,5 +260,5 @@ def get_settings() -> Settings:
     return load_settings()
 
 
-__all__ = ["OTHER_VARIABLES", "Settings", "default_home", "display_url", "get_settings", "load_settings",
-           "secret_query_values", "setting_names", "stray_variables"]
+__all__ = ["DEFAULT_SQLITE_FILE", "OTHER_VARIABLES", "Settings", "database_slug", "default_home", "display_url",
+           "get_settings", "load_settings", "secret_query_values", "setting_names", "stray_variables"]

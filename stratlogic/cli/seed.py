@@ -13,7 +13,7 @@ from rich.table import Table
 from stratlogic import seed as seeding
 from stratlogic.cli._common import cli_errors, database, err, out, settings
 from stratlogic.errors import ValidationError
-from stratlogic.seed import BaseSeedResult, DemoOptions, DemoResult
+from stratlogic.seed import BaseSeedResult, DemoOptions, DemoResult, ResetResult
 from stratlogic.seed.base import ADMIN_USERNAME
 from stratlogic.seed.demo import check as check_demo
 
@@ -31,12 +31,14 @@ def seed(
     until: Annotated[str | None, typer.Option(help="End of the window (that midnight UTC), YYYY-MM-DD; default today.")]
     = None,
     no_objects: Annotated[bool, typer.Option("--no-objects", help="Demo artifact rows only, no objects.")] = False,
-    reset: Annotated[bool, typer.Option("--reset", help="Empty the embedded SQLite database first.")] = False,
+    reset: Annotated[bool, typer.Option("--reset", help="Empty the embedded SQLite database (and the objects of "
+                                                         "its store) first.")] = False,
 ) -> None:
     """Create the first admin and the default configuration (idempotent); --demo adds demo data.
 
     The admin's password comes from STRATLOGIC_ADMIN_PASSWORD, or is generated: shown once on a terminal,
-    otherwise written to var/admin-password.txt (mode 0600) and only the path printed.
+    otherwise written to a new file (mode 0600: var/admin-password.txt for the default SQLite database,
+    var/admin-password-NAME-HASH.txt for others; never over an existing one) and only the path printed.
 
     Example: stratlogic seed --demo --users 200 --jobs 100000 --days 365 --seed 1 --no-objects
     """
@@ -47,7 +49,7 @@ def seed(
         if not demo and (extra := [f"--{name}" for name in chosen] + (["--no-objects"] if no_objects else [])):
             raise ValidationError(f"{', '.join(extra)} only apply with --demo")
         if reset:
-            seeding.reset(settings())
+            _report_reset(seeding.reset(settings()))
         if not demo:
             _report_base(seeding.seed_defaults(database(), interactive=interactive))
             return
@@ -60,6 +62,17 @@ def seed(
             result = seeding.seed_demo(database(), options, interactive=interactive,
                                        progress=lambda done: bar.update(task, completed=done))
     _report_demo(result)
+
+
+def _report_reset(result: ResetResult) -> None:
+    if result.other_owner is not None:
+        err.print(f"database emptied; store {result.store} left alone: it belongs to {result.other_owner}",
+                  markup=False)
+    else:
+        err.print(f"database emptied; {result.objects_removed:,} object(s) removed from {result.store}"
+                  + (" and its marker with them" if result.owned else ""), markup=False)
+    if result.password_file is not None:
+        err.print(f"removed {result.password_file}: its admin is gone", markup=False)
 
 
 def _day(text: str) -> date:

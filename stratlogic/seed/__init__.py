@@ -5,6 +5,8 @@
 """
 
 from stratlogic.seed.base import BaseSeedResult, seed_defaults
-from stratlogic.seed.demo import DemoOptions, DemoResult, has_demo_data, reset, seed_demo
+from stratlogic.seed.demo import DemoOptions, DemoResult, has_demo_data, seed_demo
+from stratlogic.seed.reset import ResetResult, reset
 
-__all__ = ["BaseSeedResult", "DemoOptions", "DemoResult", "has_demo_data", "reset", "seed_defaults", "seed_demo"]
+__all__ = ["BaseSeedResult", "DemoOptions", "DemoResult", "ResetResult", "has_demo_data", "reset", "seed_defaults",
+           "seed_demo"]

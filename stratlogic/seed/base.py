@@ -2,11 +2,13 @@
 
 The admin's password comes from ``STRATLOGIC_ADMIN_PASSWORD`` (checked like any password) or is generated
 with ``secrets``. A generated password is handed back to be shown once when a person is at a terminal;
-otherwise (a notebook, papermill, CI) it goes to ``var/admin-password.txt`` with mode 0600 and only the
-path is reported, so it never lands in a saved notebook or an HTML report.
+otherwise (a notebook, papermill, CI) it goes to a file with mode 0600 and only the path is reported, so it
+never lands in a saved notebook or an HTML report: ``var/admin-password.txt`` for the default SQLite file,
+``var/admin-password-SLUG.txt`` for any other database, and never over an existing file.
 
 Rows are written with the bulk writer at a given moment, so the demo seed can date them at the start of
-its window; each is audited exactly as ``UserRepository.create`` and ``ConfigRepository.set`` record it.
+its window; the admin is audited exactly as ``UserRepository.create`` records it. The configuration rows
+hold the declared defaults, which changes no value, so they get no audit row.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from stratlogic.config import Settings
+from stratlogic.config import DEFAULT_SQLITE_FILE, Settings, database_slug
 from stratlogic.db import Database, UnitOfWork
 from stratlogic.errors import ConflictError, ValidationError
 from stratlogic.models import AuditLog, SystemConfig, User, UserRole, utcnow
-from stratlogic.models.audit_rules import MASK, AuditAction, clean_details
+from stratlogic.models.audit_rules import MASK, AuditAction
 from stratlogic.repositories import ConfigRepository, UserRepository, _trail
 from stratlogic.repositories.bulk import BulkWriter
 from stratlogic.repositories.config import DECLARED
@@ -66,7 +68,8 @@ def seed_defaults(database: Database, *, interactive: bool = False) -> BaseSeedR
 
     Args:
         interactive: a person is at a terminal: a generated password is returned to be shown once.
-            Otherwise it is written to ``var/admin-password.txt`` (mode 0600) and only the path returned.
+            Otherwise it is written to this database's file (``password_file``, mode 0600) and only the
+            path returned.
 
     Raises:
         ValidationError: ``STRATLOGIC_ADMIN_PASSWORD`` is too weak (the reasons are listed, never the value).
@@ -105,9 +108,7 @@ def write_defaults(uow: UnitOfWork, writer: BulkWriter, chain: Chain, at: int, *
                                  created_details(row)))
     moments = [at + (i + 1) * MILLISECOND for i in range(len(keys))]
     rows = [_config_row(key, t) for key, t in zip(keys, moments, strict=True)]
-    writer.write(SystemConfig, CONFIG_COLUMNS, rows)
-    audit += [chain.entry(t, None, AuditAction.CONFIG_SET.value, "config", key, _config_details(key))
-              for key, t in zip(keys, moments, strict=True)]
+    writer.write(SystemConfig, CONFIG_COLUMNS, rows)  # each at its default: no change, so no audit row
     writer.write(AuditLog, AUDIT_COLUMNS, audit)
     generated = admin.generated if admin is not None else None
     path = write_password_file(settings, generated) if generated is not None and not interactive else None
@@ -144,17 +145,36 @@ def _admin_password(settings: Settings) -> _Admin:
     return _Admin(hash_password(password, username=ADMIN_USERNAME, email=ADMIN_EMAIL), password)
 
 
+def password_file(settings: Settings) -> Path:
+    """Where this database's generated admin password goes: ``var/admin-password.txt`` for the default SQLite
+    file, ``var/admin-password-SLUG.txt`` for any other database (``database_slug``: name and URL hash)."""
+    if settings.backend == "sqlite" and Path(str(settings.url.database)) == settings.home / DEFAULT_SQLITE_FILE:
+        return settings.home / PASSWORD_FILE
+    return settings.home / PASSWORD_FILE.with_name(f"admin-password-{database_slug(settings.url)}.txt")
+
+
 def write_password_file(settings: Settings, password: str) -> Path:
-    """Write the password to ``$STRATLOGIC_HOME/var/admin-password.txt``, readable by its owner only."""
-    path = settings.home / PASSWORD_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(descriptor, 0o600)  # an older file keeps its mode through O_CREAT: set it again
-        os.write(descriptor, f"{password}\n".encode())
-    finally:
-        os.close(descriptor)
-    return path
+    """Write the password to this database's file (``password_file``), readable by its owner only.
+
+    An existing file is never overwritten (it may hold another admin's only copy): the next free name
+    (``…-2.txt``, ``…-3.txt``) is taken instead, and returned, so the caller can say where it went.
+    """
+    first = password_file(settings)
+    first.parent.mkdir(parents=True, exist_ok=True)
+    for number in range(1, 1000):
+        path = first if number == 1 else first.with_name(f"{first.stem}-{number}{first.suffix}")
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        try:
+            os.fchmod(descriptor, 0o600)  # whatever the umask
+            os.write(descriptor, f"{password}\n".encode())
+        finally:
+            os.close(descriptor)
+        return path
+    raise ConflictError(f"{first} and 998 numbered copies exist: remove the ones you have stored elsewhere",
+                        field="password_file", value=str(first))
 
 
 def _admin_row(admin_id: int, password_hash: str, at: int) -> tuple[Any, ...]:
@@ -181,12 +201,5 @@ def _config_row(key: str, at: int) -> tuple[Any, ...]:
     return (key, jsonb(spec.default), spec.description, spec.secret, None, at, at)
 
 
-def _config_details(key: str) -> dict[str, Any]:
-    """What ``ConfigRepository.set`` records when a key is first set (to its default): old and new, masked."""
-    spec = DECLARED[key]
-    secret = frozenset({"old", "new"}) if spec.secret else frozenset()
-    return clean_details({"old": spec.default, "new": spec.default}, secret)  # type: ignore[no-any-return]
-
-
-__all__ = ["ADMIN_EMAIL", "ADMIN_USERNAME", "PASSWORD_FILE", "BaseSeedResult", "discard_password_file", "seed_defaults",
-           "write_defaults", "write_password_file"]
+__all__ = ["ADMIN_EMAIL", "ADMIN_USERNAME", "PASSWORD_FILE", "BaseSeedResult", "discard_password_file", "password_file",
+           "seed_defaults", "write_defaults", "write_password_file"]

@@ -20,15 +20,13 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from operator import itemgetter
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from stratlogic.config import Settings
-from stratlogic.db import Database, UnitOfWork, migrate
+from stratlogic.db import Database, UnitOfWork
 from stratlogic.errors import StorageError, ValidationError
 from stratlogic.models import Artifact, ArtifactMetadata, AuditLog, ScrapingJob, User
-from stratlogic.repositories import ArtifactRepository, UserRepository, _trail
+from stratlogic.repositories import UserRepository, _trail
 from stratlogic.repositories.bulk import BulkWriter, deferred_indexes
 from stratlogic.repositories.config import DECLARED
 from stratlogic.seed._calendar import jobs_per_day
@@ -40,6 +38,7 @@ from stratlogic.seed._rows import AUDIT_COLUMNS, DAY, HOUR, SECOND, Chain, micro
 from stratlogic.seed._vocab import DEMO_EMAIL_DOMAIN
 from stratlogic.seed.base import USER_COLUMNS, BaseSeedResult, discard_password_file, write_defaults
 from stratlogic.storage import ArtifactStore, store_from_settings
+from stratlogic.storage.identity import claim_store
 
 ARTIFACT_COLUMNS = ("id", "job_id", "bucket", "object_key", "filename", "content_type", "size_bytes", "sha256",
                     "created_at")
@@ -138,6 +137,8 @@ def seed_demo(database: Database, options: DemoOptions, *, interactive: bool = F
     """
     check(options)
     store = store or store_from_settings(database.settings)
+    if options.objects:
+        claim_store(database, store)  # before the seed's transaction: claiming may write the installation id
     started, (start, end) = time.perf_counter(), options.window()
     window = (moment(start), moment(end))
     out = _Output(progress, store, options.objects)
@@ -259,39 +260,4 @@ def _render(events: list[WireEvent], chain: Chain, ids: _Ids, batch: _Batch, out
         batch.audit.append(chain.row(when, at, actor, action, resource_type, resource_id, details))
 
 
-def reset(settings: Settings, store: ArtifactStore | None = None) -> None:
-    """Start the embedded SQLite database from empty: remove its artifacts' objects, delete it, migrate it.
-
-    Raises:
-        ValidationError: the database is not SQLite (a server database is dropped by its administrator).
-    """
-    if settings.backend != "sqlite":
-        raise ValidationError(f"--reset only empties the embedded SQLite database, not {settings.safe_url}; "
-                              "drop and recreate a PostgreSQL database yourself")
-    path = Path(str(settings.url.database))
-    if path.exists() and migrate.current(settings) is not None:
-        database = Database.from_settings(settings)
-        try:
-            _remove_objects_of_rows(database, store or store_from_settings(settings))
-        finally:
-            database.dispose()
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        path.with_name(path.name + suffix).unlink(missing_ok=True)
-    migrate.upgrade(settings, "head")
-
-
-def _remove_objects_of_rows(database: Database, store: ArtifactStore) -> None:
-    """Delete the objects that artifact rows point at (objects no row names are left alone)."""
-    keys = list(store.iter_keys(store.prefix))
-    doomed: list[str] = []
-    for first in range(0, len(keys), 500):
-        batch = keys[first:first + 500]
-        with database.unit_of_work(readonly=True) as uow:
-            rows = ArtifactRepository(uow).list({"bucket": store.bucket, "object_key__in": batch}, limit=len(batch))
-            doomed += [row.object_key for row in rows]
-    for key in doomed:
-        store.delete(key)
-
-
-__all__ = ["ARTIFACT_COLUMNS", "METADATA_COLUMNS", "DemoOptions", "DemoResult", "check", "has_demo_data", "reset",
-           "seed_demo"]
+__all__ = ["ARTIFACT_COLUMNS", "METADATA_COLUMNS", "DemoOptions", "DemoResult", "check", "has_demo_data", "seed_demo"]

@@ -32,6 +32,7 @@ from stratlogic.repositories.config import ConfigRepository
 from stratlogic.repositories.jobs import JobRepository
 from stratlogic.storage._streams import HashingReader, VerifyingReader
 from stratlogic.storage.base import CHUNK, ArtifactStore
+from stratlogic.storage.identity import claim_store
 from stratlogic.storage.validation import (
     SNIFF_BYTES,
     ArtifactPolicy,
@@ -101,6 +102,7 @@ def store_artifact(db: Database, store: ArtifactStore, job_id: int, source: Sour
     with db.unit_of_work(readonly=True) as uow:
         JobRepository(uow).get(job_id)
     policy = artifact_policy(db)
+    claim_store(db, store)  # a store of another database is refused before a byte is written
     key = object_key(store, job_id, filename)
     with _opened(source) as (stream, known_size):
         size, digest, kind = _upload(store, key, stream, known_size, filename, content_type, policy, job_id)
@@ -276,6 +278,7 @@ def delete_artifact(db: Database, store: ArtifactStore, artifact_id: int) -> Sto
     In that order, so a failure never leaves a row without its object; an object whose removal fails is
     logged and left for ``reconcile --fix`` (an orphan). An artifact of another bucket is refused untouched.
     """
+    claim_store(db, store)  # the same key in another database's store is that database's object
     with db.unit_of_work() as uow:
         artifacts = ArtifactRepository(uow)
         found = StoredArtifact.of(artifacts.get(artifact_id), created=False)

@@ -28,6 +28,7 @@ from stratlogic.repositories.artifacts import ArtifactRepository
 from stratlogic.storage._streams import VerifyingReader
 from stratlogic.storage.artifacts import StoredArtifact, object_metadata
 from stratlogic.storage.base import CHUNK, ArtifactStore, StoredObject
+from stratlogic.storage.identity import check_store, claim_store
 
 _BATCH = 500
 
@@ -93,6 +94,10 @@ def reconcile(db: Database, store: ArtifactStore, *, fix: bool = False, dry_run:
         dry_run: with ``fix``, say what would be done and change nothing.
         grace: orphans younger than this are left alone (an upload may be about to write their row).
     """
+    if fix and not dry_run:
+        claim_store(db, store)  # a store of another database: its objects are not our orphans
+    else:
+        check_store(db, store)
     seen: set[str] = set()
     findings: list[Finding] = []
     objects = 0

@@ -138,6 +138,10 @@ class S3Store:
         except OSError as exc:  # the stream being uploaded failed, or ended before its announced length
             raise StorageError(self._clean(f"could not {action} for {where}: {exc}")) from exc
 
+    def ensure_bucket(self) -> None:
+        """Create the bucket when missing and allowed (before reading a key that a first write would make)."""
+        self._ensure_bucket()
+
     def _ensure_bucket(self) -> None:
         if self._bucket_ready:
             return

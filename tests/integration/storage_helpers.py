@@ -10,6 +10,7 @@ from stratlogic.db import Database
 from stratlogic.repositories import UserRepository
 from stratlogic.repositories.jobs import JobRepository
 from stratlogic.storage import ArtifactStore, LocalStore, S3Store
+from stratlogic.storage.identity import MARKER
 from stratlogic.storage.testing import SeaweedServer
 
 BUCKET = "stratlogic-test"
@@ -27,14 +28,19 @@ def s3_store(server: SeaweedServer, *, bucket: str = BUCKET, secret_key: str | N
 
 def everything(store: ArtifactStore) -> list[str]:
     """Every file a local store has (temporary files and sidecars included), or every key under the S3 prefix
-    and every unfinished multipart upload there (parts that were sent but never completed or aborted)."""
+    and every unfinished multipart upload there (parts that were sent but never completed or aborted).
+
+    The store's marker (which database owns it, written at the first write) is no leftover and is left out."""
+    marker = {f"{store.prefix}{MARKER}", f".meta/.{MARKER}.json"}
     if isinstance(store, LocalStore):
         if not store.root.exists():
             return []
-        return sorted(p.relative_to(store.root).as_posix() for p in store.root.rglob("*") if p.is_file())
+        return sorted(p.relative_to(store.root).as_posix() for p in store.root.rglob("*")
+                      if p.is_file() and p.relative_to(store.root).as_posix() not in marker)
     assert isinstance(store, S3Store)
     pending = store.client._list_multipart_uploads(store.bucket, prefix=store.prefix).uploads
-    return list(store.iter_keys(store.prefix)) + [f"multipart:{u.object_name}" for u in pending]
+    keys = [k for k in store.iter_keys(store.prefix) if k not in marker]
+    return keys + [f"multipart:{u.object_name}" for u in pending]
 
 
 def new_job(db: Database, name: str = "job") -> int:

@@ -297,4 +297,4 @@ def test_concurrent_uploads_of_the_same_content_store_it_once(db: Database, tmp_
     for thread in threads:
         thread.join()
     assert len({r.id for r in results}) == 1 and sorted(r.created for r in results) == [False, False, True]
-    assert list(store.iter_keys()) == [results[0].object_key] and counts(db)[0] == 1
+    assert list(store.iter_keys("jobs/")) == [results[0].object_key] and counts(db)[0] == 1

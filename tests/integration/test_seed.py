@@ -26,7 +26,7 @@ from stratlogic.models import Artifact, ArtifactMetadata, AuditLog, ScrapingJob,
 from stratlogic.repositories import ConfigRepository, UserRepository
 from stratlogic.repositories.config import DECLARED
 from stratlogic.seed import DemoOptions, demo, has_demo_data, seed_defaults, seed_demo
-from stratlogic.seed.base import ADMIN_USERNAME, PASSWORD_FILE
+from stratlogic.seed.base import ADMIN_USERNAME, password_file
 from stratlogic.storage import reconcile, store_from_settings
 from tests.cli_helpers import BIN, run_cli
 from tests.conftest import make_settings
@@ -84,7 +84,8 @@ def test_base_seed_twice_changes_nothing_and_hashes_with_argon2id(db: Database, 
 
 def test_generated_password_goes_to_a_0600_file_when_nobody_watches(db: Database, settings: Settings) -> None:
     result = seed_defaults(db, interactive=False)
-    path = settings.home / PASSWORD_FILE
+    path = password_file(settings)
+    assert path.parent == settings.home / "var" and path.name.startswith("admin-password-")  # not the default db
     assert result.generated and result.password is None and result.password_file == path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     password = path.read_text().strip()
@@ -95,7 +96,7 @@ def test_generated_password_goes_to_a_0600_file_when_nobody_watches(db: Database
 def test_interactive_seed_returns_the_password_to_show_and_writes_no_file(db: Database, settings: Settings) -> None:
     result = seed_defaults(db, interactive=True)
     assert result.password is not None and result.password_file is None
-    assert not (settings.home / PASSWORD_FILE).exists()
+    assert not list((settings.home / "var").glob("admin-password*"))
     assert result.password.get_secret_value() not in repr(result)
     with db.unit_of_work() as uow:
         assert UserRepository(uow).authenticate(ADMIN_USERNAME, result.password.get_secret_value()) is not None
@@ -145,9 +146,10 @@ def test_cli_seed_without_a_terminal_prints_only_the_path(sqlite_url: str, tmp_p
            "STRATLOGIC_ARTIFACT_STORE": f"file:{tmp_path / 'art'}"}
     first = run_cli("seed", env=env)
     assert first.returncode == 0, first.stderr
-    password = (tmp_path / PASSWORD_FILE).read_text().strip()
+    path = password_file(load_settings(home=tmp_path, database_url=sqlite_url))
+    password = path.read_text().strip()
     assert password and password not in first.stdout + first.stderr
-    assert str(tmp_path / PASSWORD_FILE) in first.stderr
+    assert str(path) in first.stderr
     again = run_cli("seed", env=env)
     assert again.returncode == 0 and "nothing to do" in again.stderr
     weak = run_cli("seed", env={**env, "STRATLOGIC_ADMIN_PASSWORD": "hunter2hunter2"})
@@ -164,7 +166,7 @@ def test_cli_seed_on_a_terminal_shows_the_password_once(sqlite_url: str, tmp_pat
         shown = _read_all(leader)
         process.wait(timeout=60)
     assert process.returncode == 0
-    assert "shown this once only" in shown and not (tmp_path / PASSWORD_FILE).exists()
+    assert "shown this once only" in shown and not list((tmp_path / "var").glob("admin-password*"))
     password = shown.split("now:", 1)[1].split()[0]
     db = Database.from_settings(make_settings(sqlite_url, tmp_path))
     with db.unit_of_work() as uow:
@@ -279,9 +281,10 @@ def test_failed_demo_changes_nothing_and_removes_its_objects(db: Database, setti
 
     with pytest.raises(RuntimeError, match="stop here"):
         seed_demo(db, DemoOptions(users=4, jobs=40, days=2, seed=3, until=UNTIL, objects=True), progress=boom)
-    assert sum(counts(db).values()) == 0
-    assert list(store.iter_keys(store.prefix)) == []
-    assert not (settings.home / PASSWORD_FILE).exists()
+    left = counts(db)  # only the installation id (and its audit row), made when the store was claimed
+    assert left.pop("system_config") == left.pop("audit_logs") == 1 and sum(left.values()) == 0
+    assert list(store.iter_keys(f"{store.prefix}jobs/")) == []
+    assert not password_file(settings).exists()
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [

@@ -1,0 +1,142 @@
+"""Which database a store belongs to: the database's installation id, and a marker object in the store.
+
+Two databases writing to one store overwrite each other's objects (the demo seed's keys are reproducible),
+and each one's ``reconcile --fix`` would delete the other's objects as orphans. So every database has an
+installation id, a uuid kept in ``system_config`` under ``system.installation_id`` (made at first need and
+audited; a backup of the table carries it to wherever it is restored), and a store records, in the object
+``PREFIX stratlogic-store.json``, the id and masked URL of the database that first wrote to it. Every
+write and every ``reconcile --fix`` goes through ``claim_store``, which refuses a store of another
+database naming both. The key is not a declared configuration key, so ``config set`` cannot change it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from dataclasses import dataclass
+
+from stratlogic.db import Database, UnitOfWork, writelock
+from stratlogic.errors import ObjectNotFoundError, StorageError
+from stratlogic.models import SystemConfig
+from stratlogic.models.audit_rules import AuditAction
+from stratlogic.repositories import _trail
+from stratlogic.repositories.config import ConfigRepository
+from stratlogic.storage.base import ArtifactStore
+
+INSTALLATION_KEY = "system.installation_id"
+MARKER = "stratlogic-store.json"
+_DESCRIPTION = "Which database this is (set once, at first need); artifact stores record it."
+_ID_CACHE = "storage:installation_id"
+
+
+@dataclass(frozen=True)
+class StoreOwner:
+    """The database a store belongs to, as its marker records it."""
+
+    installation_id: str
+    database: str  # masked URL, for messages
+
+    def describe(self) -> str:
+        """``URL (installation ID)``."""
+        return f"{self.database} (installation {self.installation_id})"
+
+
+def installation_id(db: Database, *, create: bool = True) -> str | None:
+    """This database's installation id; made (and audited) when missing and ``create``, else None."""
+    found = db.cache.get(_ID_CACHE)
+    if found is None:
+        with db.unit_of_work(readonly=True) as uow:
+            found = read_installation_id(uow)
+    if found is None and create:
+        found = _create(db)
+    if found is not None:
+        db.cache[_ID_CACHE] = found
+    return found
+
+
+def read_installation_id(uow: UnitOfWork) -> str | None:
+    """The id stored in ``system_config``, or None."""
+    row = ConfigRepository(uow).get_or_none(INSTALLATION_KEY)
+    return str(row.value) if row is not None and row.value else None
+
+
+def _create(db: Database) -> str:
+    """Write a new id under the write lock (a rival that made one first wins, and its id is returned)."""
+    with db.unit_of_work() as uow:
+        writelock.take(uow.session)
+        found = read_installation_id(uow)
+        if found is not None:
+            return found
+        new = str(uuid.uuid4())
+        uow.session.add(SystemConfig(key=INSTALLATION_KEY, value=new, description=_DESCRIPTION, is_secret=False,
+                                     updated_by_id=None))
+        uow.session.flush()
+        _trail.record(uow, AuditAction.CONFIG_SET, "config", INSTALLATION_KEY, {"old": None, "new": new})
+        return new
+
+
+def marker_key(store: ArtifactStore) -> str:
+    """Where the store's marker is: ``PREFIX stratlogic-store.json`` (not under ``jobs/``, so never an orphan)."""
+    return f"{store.prefix}{MARKER}"
+
+
+def store_owner(store: ArtifactStore) -> StoreOwner | None:
+    """The database the store's marker names, or None when the store has no marker yet."""
+    key = marker_key(store)
+    try:
+        with store.open(key) as body:
+            data = json.loads(body.read())
+        return StoreOwner(str(data["installation_id"]), str(data["database"]))
+    except ObjectNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StorageError(f"{key!r} in {store.describe()} is not a store marker ({exc}); move it away") from None
+
+
+def claim_store(db: Database, store: ArtifactStore) -> StoreOwner:
+    """Before a write: refuse a store of another database; mark an unmarked store as this database's."""
+    mine = StoreOwner(str(installation_id(db)), db.settings.safe_url)
+    cached = f"storage:owner:{store.describe()}"
+    if db.cache.get(cached) == mine.installation_id:
+        return mine
+    ensure_bucket = getattr(store, "ensure_bucket", None)  # S3: a new bucket has no marker (nor anything else)
+    if ensure_bucket is not None:
+        ensure_bucket()
+    found = store_owner(store)
+    if found is None:
+        body = json.dumps({"installation_id": mine.installation_id, "database": mine.database}).encode()
+        store.put(io.BytesIO(body), marker_key(store), "application/json", length=len(body))
+        found = store_owner(store)  # two databases claiming at once: the marker read back is the one that holds
+    _refuse_other(store, found, mine)
+    db.cache[cached] = mine.installation_id
+    return mine
+
+
+def check_store(db: Database, store: ArtifactStore) -> StoreOwner | None:
+    """Without writing anything: refuse a store whose marker names another database; None when unmarked."""
+    found = store_owner(store)
+    if found is not None:
+        ours = installation_id(db, create=False)
+        _refuse_other(store, found, StoreOwner(ours or "none yet", db.settings.safe_url))
+    return found
+
+
+def release_store(db: Database, store: ArtifactStore) -> bool:
+    """Remove the marker when it names this database (``seed --reset`` starts the database over)."""
+    found = store_owner(store)
+    if found is None or found.installation_id != installation_id(db, create=False):
+        return False
+    store.delete(marker_key(store))
+    db.cache.pop(f"storage:owner:{store.describe()}", None)
+    return True
+
+
+def _refuse_other(store: ArtifactStore, found: StoreOwner | None, mine: StoreOwner) -> None:
+    if found is not None and found.installation_id != mine.installation_id:
+        raise StorageError(f"artifact store {store.describe()} belongs to database {found.describe()}, not to "
+                           f"{mine.describe()}: give this database a store of its own (STRATLOGIC_ARTIFACT_STORE)")
+
+
+__all__ = ["INSTALLATION_KEY", "MARKER", "StoreOwner", "check_store", "claim_store", "installation_id",
+           "marker_key", "read_installation_id", "release_store", "store_owner"]
