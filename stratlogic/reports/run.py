@@ -177,7 +177,9 @@ def _execute(notebook: Path, executed: Path, values: Mapping[str, Any], cwd: Pat
                                    kernel_manager_class=kernel_manager_class(env, executed.with_suffix(".kernel.log")),
                                    timeout_func=budget)
     except PapermillExecutionError as exc:
-        return "failed", _cell_error(exc.cell_index, exc.exec_count, exc.source, f"{exc.ename}: {exc.evalue}")
+        index = _errored_cell(executed)  # papermill's cell_index predates the error banner it inserts at the top
+        return "failed", _cell_error(exc.cell_index if index is None else index, exc.exec_count, exc.source,
+                                     f"{exc.ename}: {exc.evalue}")
     except (CellTimeoutError, TimeoutError):
         return "timeout", _partial_error(executed, f"timed out after {timeout:g} s (--timeout)")
     except DeadKernelError:
@@ -196,16 +198,28 @@ def _cell_error(index: int | None, count: int | None, source: str | None, line: 
     return {"cell": index, "execution_count": count, "source": _first_line(source or ""), "line": _first_line(line)}
 
 
-def _partial_error(executed: Path, line: str) -> dict[str, Any]:
-    """The error of a report that stopped outside a cell's own exception: the last cell that started."""
+def _read(executed: Path) -> Any:
     import nbformat
 
+    return nbformat.read(executed, as_version=4) if executed.is_file() else None  # type: ignore[no-untyped-call]
+
+
+def _errored_cell(executed: Path) -> int | None:
+    """The index, in the saved notebook, of the first cell whose output is an error."""
+    notebook = _read(executed)
+    for number, cell in enumerate(notebook.cells if notebook else []):
+        if any(output.get("output_type") == "error" for output in cell.get("outputs", [])):
+            return number
+    return None
+
+
+def _partial_error(executed: Path, line: str) -> dict[str, Any]:
+    """The error of a report that stopped outside a cell's own exception: the last cell that started."""
     index, source = None, ""
-    if executed.is_file():
-        notebook = nbformat.read(executed, as_version=4)  # type: ignore[no-untyped-call]
-        for number, cell in enumerate(notebook.cells):
-            if cell.get("metadata", {}).get("papermill", {}).get("start_time"):
-                index, source = number, cell.source
+    notebook = _read(executed)
+    for number, cell in enumerate(notebook.cells if notebook else []):
+        if cell.get("metadata", {}).get("papermill", {}).get("start_time"):
+            index, source = number, cell.source
     return _cell_error(index, None, source, line)
 
 
