@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Annotated, Any
 
@@ -16,9 +20,12 @@ from stratlogic.errors import ValidationError
 from stratlogic.seed import BaseSeedResult, DemoOptions, DemoResult, ResetResult
 from stratlogic.seed.base import ADMIN_USERNAME
 from stratlogic.seed.demo import check as check_demo
+from stratlogic.seed.estimate import estimate
+from stratlogic.storage import LocalStore, store_from_settings
 
-#: Runs with at least this many jobs show a progress bar (on a terminal).
+#: Runs with at least this many jobs show progress: a bar on a terminal, else a line every PROGRESS_EVERY s.
 PROGRESS_FROM = 20_000
+PROGRESS_EVERY = 5.0
 
 
 def seed(
@@ -57,11 +64,83 @@ def seed(
             chosen["until"] = _day(until)
         options = DemoOptions(**chosen, objects=not no_objects)  # unset flags keep DemoOptions' defaults
         check_demo(options)
-        with _progress(options.jobs) as bar:
-            task = bar.add_task("seeding", total=options.jobs)
-            result = seeding.seed_demo(database(), options, interactive=interactive,
-                                       progress=lambda done: bar.update(task, completed=done))
+        store = store_from_settings(settings())
+        err.print(estimate(options, folder_store=isinstance(store, LocalStore)).describe(store.describe()),
+                  markup=False)
+        with _interruptible() as stopped, _progress(options.jobs) as progress:
+            try:
+                result = seeding.seed_demo(database(), options, interactive=interactive, progress=progress,
+                                           store=store)
+            except KeyboardInterrupt:
+                err.print(f"interrupted ({stopped.name}): nothing was committed, and the objects written so far "
+                          "were removed (`stratlogic artifacts reconcile --fix` removes any left)", markup=False)
+                raise typer.Exit(128 + stopped.value) from None
     _report_demo(result)
+
+
+@contextmanager
+def _interruptible() -> Iterator[_Stopped]:
+    """SIGTERM raises KeyboardInterrupt like Ctrl-C does, so the seed's clean-up runs for both.
+
+    Yields a holder naming the signal that stopped the run (SIGINT unless SIGTERM came).
+    """
+    stopped = _Stopped()
+
+    def terminate(signum: int, frame: object) -> None:
+        stopped.signal = signal.Signals(signum)
+        raise KeyboardInterrupt(stopped.name)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield stopped
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Stopped:
+    """Which signal stopped the run."""
+
+    signal = signal.SIGINT
+
+    @property
+    def name(self) -> str:
+        return self.signal.name
+
+    @property
+    def value(self) -> int:
+        return int(self.signal)
+
+
+@contextmanager
+def _progress(jobs: int) -> Iterator[Callable[[int], None] | None]:
+    """A bar on a terminal; elsewhere (a log, CI) a line every few seconds; nothing for small runs."""
+    if jobs < PROGRESS_FROM:
+        yield None
+    elif err.is_terminal:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("jobs"),
+                      TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("seeding", total=jobs)
+            yield lambda done: bar.update(task, completed=done)
+    else:
+        yield ProgressLines(jobs, err.print)
+
+
+class ProgressLines:
+    """Progress as plain lines, at most one every ``every`` seconds (and one at the end)."""
+
+    def __init__(self, total: int, say: Callable[[str], None], every: float = PROGRESS_EVERY,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.say, self.every, self.clock = total, say, every, clock
+        self.started = self.last = clock()
+
+    def __call__(self, done: int) -> None:
+        now = self.clock()
+        if now - self.last < self.every and done < self.total:
+            return
+        self.last = now
+        elapsed = now - self.started
+        left = f", about {elapsed * (self.total - done) / done:.0f} s left" if 0 < done < self.total else ""
+        self.say(f"seeding: {done:,} of {self.total:,} jobs ({done / self.total:.0%}) after {elapsed:.0f} s{left}")
 
 
 def _report_reset(result: ResetResult) -> None:
@@ -80,12 +159,6 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise ValidationError(f"--until {text!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _progress(jobs: int) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("jobs"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
-                    disable=jobs < PROGRESS_FROM)
 
 
 def _report_base(result: BaseSeedResult) -> None:

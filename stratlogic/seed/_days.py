@@ -8,6 +8,7 @@ passing it between processes is cheap and the chaining process only numbers and 
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
@@ -104,6 +105,11 @@ def _stored(spec: ArtifactSpec, prefix: str) -> Stored:
                   spec.content_type, spec.size, spec.sha256, spec.when, metadata, spec.body)
 
 
+def _ignore_interrupts() -> None:
+    """In a producer: Ctrl-C reaches the whole process group; the parent handles it (and cleans up)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def days(setup: Setup, plans: Sequence[Plan], *, processes: int) -> Iterator[Day]:
     """The days in order, made here (``processes`` 0) or by producer processes a few days ahead."""
     if processes == 0:
@@ -111,7 +117,7 @@ def days(setup: Setup, plans: Sequence[Plan], *, processes: int) -> Iterator[Day
             yield produce(setup, plan)
         return
     # spawn, not fork: this process holds a database connection and a writer thread
-    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(processes, mp_context=get_context("spawn"), initializer=_ignore_interrupts) as pool:
         waiting: list[Future[Day]] = []
         for plan in plans:
             waiting.append(pool.submit(produce, setup, plan))

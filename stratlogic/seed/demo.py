@@ -39,6 +39,7 @@ from stratlogic.seed._vocab import DEMO_EMAIL_DOMAIN
 from stratlogic.seed.base import USER_COLUMNS, BaseSeedResult, discard_password_file, write_defaults
 from stratlogic.storage import ArtifactStore, store_from_settings
 from stratlogic.storage.identity import claim_store
+from stratlogic.storage.runs import RUN_METADATA, begin_run, end_run
 
 ARTIFACT_COLUMNS = ("id", "job_id", "bucket", "object_key", "filename", "content_type", "size_bytes", "sha256",
                     "created_at")
@@ -144,6 +145,8 @@ def seed_demo(database: Database, options: DemoOptions, *, interactive: bool = F
     out = _Output(progress, store, options.objects)
     base: BaseSeedResult | None = None
     try:
+        if options.objects:
+            out.run = begin_run(store, f"demo seed of {database.settings.safe_url}")
         with database.unit_of_work() as uow:
             _trail.lock(uow)
             if has_demo_data(uow):
@@ -162,31 +165,48 @@ def seed_demo(database: Database, options: DemoOptions, *, interactive: bool = F
         discard_password_file(base)
         out.remove_objects()
         raise
+    finally:
+        out.end()
     return DemoResult(True, *window, dict(writer.rows_written), len(out.written), time.perf_counter() - started, base)
 
 
 class _Output:
-    """Where rendered artifacts go besides their rows: progress, and their objects in the store."""
+    """Where rendered artifacts go besides their rows: progress, and their objects in the store.
+
+    Each object names the run that wrote it (``storage/runs.py``), so when the process is killed outright
+    (SIGKILL: no clean-up runs) ``reconcile --fix`` knows they were left behind and removes them.
+    """
 
     def __init__(self, progress: Callable[[int], None] | None, store: ArtifactStore, objects: bool) -> None:
         self.progress, self.store, self.objects = progress, store, objects
         self.written: list[str] = []
+        self.run: str | None = None
 
     def put(self, stored: Stored) -> None:
-        """Store the artifact's body as the artifact service would (same user metadata)."""
+        """Store the artifact's body as the artifact service would (same user metadata, and the run)."""
         assert stored.body is not None
-        self.store.put(io.BytesIO(stored.body), stored.key, stored.content_type,
-                       {"job-id": str(stored.job_id), "filename": quote(stored.filename)}, length=len(stored.body))
-        self.written.append(stored.key)
+        self.written.append(stored.key)  # first: an interrupt just after the write must still remove it
+        metadata = {"job-id": str(stored.job_id), "filename": quote(stored.filename), RUN_METADATA: str(self.run)}
+        self.store.put(io.BytesIO(stored.body), stored.key, stored.content_type, metadata, length=len(stored.body))
 
     def remove_objects(self) -> None:
-        """After a failed seed: delete the objects it wrote (a failure here is logged, not raised over the
-        first one; ``stratlogic artifacts reconcile --fix`` removes what is left)."""
+        """After a failed or interrupted seed: delete the objects it wrote (a failure here is logged, not
+        raised over the first one; ``stratlogic artifacts reconcile --fix`` removes what is left)."""
+        if self.written:
+            log.warning("the demo seed did not finish: removing the %d object(s) it wrote", len(self.written))
         for key in self.written:
             try:
                 self.store.delete(key)
             except StorageError as exc:
                 log.warning("could not remove demo object %r after a failed seed: %s", key, exc)
+
+    def end(self) -> None:
+        """Forget the run: its objects have rows now, or were removed (what is left, reconcile removes)."""
+        if self.run is not None:
+            try:
+                end_run(self.store, self.run)
+            except StorageError as exc:
+                log.warning("could not remove the demo seed's run file: %s", exc)
 
 
 def _generate(writer: BulkWriter, chain: Chain, options: DemoOptions, admin_id: int, out: _Output) -> None:

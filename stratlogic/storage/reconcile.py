@@ -6,13 +6,15 @@ writes (``PREFIX jobs/…``): other objects under the prefix (checkpoints, backu
 hand) are not the service's and are left out of the report. ``fix`` does two things, both safe by
 construction:
 
-- deletes orphans older than ``grace`` (a younger one may be an upload whose row is being written);
+- deletes orphans older than ``grace`` (a younger one may be an upload whose row is being written), and at
+  once those written by a run that has ended (a killed demo seed: ``storage/runs.py``);
 - restores a missing or drifted object from another object with the same recorded sha256, streaming it
   through the checksum check, so a copy that does not match aborts and writes nothing.
 
 Rows are never deleted and a drifted object is never overwritten with anything but verified content: those
-need a person (restore from a backup, or delete the artifact). Memory: the keys of the store's objects are
-held in a set (about 150 bytes each); rows are read a keyset page at a time.
+need a person (restore from a backup, or delete the artifact). A store whose marker names another database
+is refused (``storage/identity.py``): its objects are not this database's orphans. Memory: the keys of the
+store's objects are held in a set (about 150 bytes each); rows are read a keyset page at a time.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from stratlogic.storage._streams import VerifyingReader
 from stratlogic.storage.artifacts import StoredArtifact, object_metadata
 from stratlogic.storage.base import CHUNK, ArtifactStore, StoredObject
 from stratlogic.storage.identity import check_store, claim_store
+from stratlogic.storage.runs import RUN_METADATA, forget_ended_runs, run_ended
 
 _BATCH = 500
 
@@ -119,6 +122,8 @@ def reconcile(db: Database, store: ArtifactStore, *, fix: bool = False, dry_run:
                                     f"{row.size_bytes} bytes, sha256 {row.sha256}", "no object"))
     if fix:
         findings = [_repair(db, store, f, dry_run, grace) for f in findings]
+        if not dry_run:
+            forget_ended_runs(store)
     return ReconcileReport(store.describe(), rows_checked, objects, checksums, fix, dry_run, findings)
 
 
@@ -190,9 +195,16 @@ def _repair(db: Database, store: ArtifactStore, finding: Finding, dry_run: bool,
 
 def _remove_orphan(store: ArtifactStore, finding: Finding, dry_run: bool, grace: timedelta) -> Finding:
     try:
-        modified = store.stat(finding.key).last_modified
+        found = store.stat(finding.key)
     except ObjectNotFoundError:
         return replace(finding, fixed=True, action="already gone")
+    run = found.metadata.get(RUN_METADATA)
+    if run is not None and run_ended(store, run):  # a killed seed's: nothing will write its row
+        if dry_run:
+            return replace(finding, action=f"would delete the object left by run {run}, which ended")
+        store.delete(finding.key)
+        return replace(finding, fixed=True, action=f"deleted the object left by run {run}, which ended")
+    modified = found.last_modified
     if modified is None or modified > datetime.now(UTC) - grace:
         return replace(finding, action=f"left alone: younger than the grace period ({grace}); it may be an "
                                        "upload whose row is being written")
