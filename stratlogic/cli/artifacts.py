@@ -166,10 +166,13 @@ def reconcile_(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --fix: say what would be done, change nothing.")]
     = False,
     quick: Annotated[bool, typer.Option("--quick", help="Compare sizes only (skip reading every object).")] = False,
-    grace: Annotated[str, typer.Option(help="Leave orphans younger than this (uploads in flight).")] = "1h",
+    grace: Annotated[str, typer.Option(help="Leave orphans younger than this (uploads in flight); those of a "
+                                            "killed demo seed go at once.")] = "1h",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Compare artifact rows with stored objects both ways; exit 1 while anything is left unresolved.
+
+    A store that belongs to another database (its marker) is refused, naming both.
 
     Example: stratlogic artifacts reconcile --fix --dry-run
     """
