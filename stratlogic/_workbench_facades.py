@@ -88,11 +88,6 @@ class Jobs(_Facade):
 
     repository = JobRepository
 
-    def stats(self) -> Any:
-        """Counts by status and totals (``JobStats``)."""
-        with self._read() as repo:
-            return repo.stats()
-
     def create(self, owner_id: int, name: str, target_url: str, **options: Any) -> Any:
         """Create a job (queued unless ``queue=False``); options as ``JobRepository.create``."""
         with self._write("jobs.create") as repo:
@@ -181,11 +176,6 @@ class Users(_Facade):
         """Users whose name or email contains ``text``; ``role=``, ``active=`` as ``UserRepository.search``."""
         with self._read() as repo:
             return repo.search(text, **filters)
-
-    def stats(self) -> Any:
-        """Counts by role and activity (``UserStats``)."""
-        with self._read() as repo:
-            return repo.stats()
 
     def create(self, username: str, email: str, **options: Any) -> Any:
         """Create a user (``role=``, ``password=``, ...; a weak password is refused with the reasons)."""

@@ -1,7 +1,8 @@
 """Typed DataFrames from fetched rows: every column gets its declared dtype, empty frames included.
 
-Dtypes: ``int64`` counts (never NaN), ``Int64`` for ids that may be missing, ``float64`` rates, seconds and
-percentiles (NaN when undefined), ``str`` text, ``bool``, and ``datetime`` = ``datetime64[us, <tz>]``.
+Dtypes: ``int64`` counts (never NaN), ``Int64`` for ids that may be missing, ``float64`` rates, seconds
+and percentiles (NaN when undefined), ``str`` text, ``bool``, ``datetime`` = ``datetime64[us, <tz>]`` (the
+window's zone) and ``utc`` = ``datetime64[us, UTC]``.
 Numbers arrive as Python ints, floats or (PostgreSQL sums) Decimals; all are converted here.
 """
 
@@ -45,6 +46,8 @@ def _column(values: list[Any], dtype: str, tz: str) -> pd.Series:
         return pd.Series([None if v is None else str(v) for v in values], dtype="str")
     if dtype == "datetime":
         return _datetimes(values, tz)
+    if dtype == "utc":
+        return _datetimes(values, "UTC")
     raise ValueError(f"unknown dtype {dtype!r}")
 
 

@@ -16,7 +16,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Float, Integer, Select, case, cast, func, literal, literal_column, select, type_coerce
@@ -152,7 +152,8 @@ def percentile_statements(dialect: str, values: Mapping[str, Any], source: Any,
         for prefix, value in values.items():
             columns += [func.count(value).label(f"{prefix}n"),
                         func.percentile_cont(literal(list(PERCENTILES), _float_array()))
-                        .within_group(cast(value, Float)).label(f"{prefix}p")]
+                        .within_group(cast(value, Float)).label(f"{prefix}p"),
+                        func.max(value).label(f"{prefix}max")]
         return [select(*columns).select_from(source).where(*where)]
     return [_ranked_percentiles(prefix, value, source, where) for prefix, value in values.items()]
 
@@ -166,7 +167,8 @@ def _ranked_percentiles(prefix: str, value: Any, source: Any, where: Sequence[An
         low = cast((ranked.c.n - 1) * p, Integer) + 1
         picks += [func.max(case((ranked.c.i == low, ranked.c.v))).label(f"{prefix}lo{k}"),
                   func.max(case((ranked.c.i == low + 1, ranked.c.v))).label(f"{prefix}hi{k}")]
-    return select(func.coalesce(func.max(ranked.c.n), 0).label(f"{prefix}n"), *picks)
+    return select(func.coalesce(func.max(ranked.c.n), 0).label(f"{prefix}n"), *picks,
+                  func.max(ranked.c.v).label(f"{prefix}max"))
 
 
 def _float_array() -> Any:
@@ -175,23 +177,29 @@ def _float_array() -> Any:
     return ARRAY(Float)
 
 
-def percentiles_of(rows: Sequence[Any], prefix: str) -> tuple[int, list[float]]:
-    """From the rows of ``percentile_statements``: the value's count and percentiles (NaN when none)."""
+class Percentiles(NamedTuple):
+    """A value's count, its ``PERCENTILES`` (NaN when there are no rows) and its maximum (None then)."""
+
+    n: int
+    points: list[float]
+    maximum: Any
+
+
+def percentiles_of(rows: Sequence[Any], prefix: str) -> Percentiles:
+    """From the rows of ``percentile_statements``: one value's count, percentiles and maximum."""
     mapping = next(row._mapping for row in rows if f"{prefix}n" in row._mapping)
     n = int(mapping[f"{prefix}n"] or 0)
     if n == 0:
-        return 0, [math.nan] * len(PERCENTILES)
+        return Percentiles(0, [math.nan] * len(PERCENTILES), None)
     if f"{prefix}p" in mapping:
-        return n, [float(v) for v in mapping[f"{prefix}p"]]
+        return Percentiles(n, [float(v) for v in mapping[f"{prefix}p"]], mapping[f"{prefix}max"])
     values = []
     for k, p in enumerate(PERCENTILES):
         position = (n - 1) * p
         low, high = float(mapping[f"{prefix}lo{k}"]), mapping[f"{prefix}hi{k}"]
         fraction = position - math.floor(position)
         values.append(low if high is None else low + fraction * (float(high) - low))
-    return n, values
-
-
+    return Percentiles(n, values, mapping[f"{prefix}max"])
 
 
 def fetch(db: Database, statement: Any) -> list[Any]:
@@ -206,5 +214,5 @@ def fetch_all(db: Database, statements: Sequence[Any]) -> list[list[Any]]:
         return [list(uow.session.execute(statement)) for statement in statements]
 
 
-__all__ = ["PERCENTILES", "bucket_key", "bucket_label", "fetch", "fetch_all", "local_clock", "offset_expr", "offsets",
-           "percentile_statements", "percentiles_of", "seconds_between"]
+__all__ = ["PERCENTILES", "Percentiles", "bucket_key", "bucket_label", "fetch", "fetch_all", "local_clock",
+           "offset_expr", "offsets", "percentile_statements", "percentiles_of", "seconds_between"]

@@ -114,8 +114,8 @@ def job_durations(db: Database, *, since: Moment = "-30d", until: Moment = "now"
                for row in rows]
     out = []
     for metric in values:
-        n, points = percentiles_of(results, metric)
-        out.append((metric, n, *(round(v, 3) for v in points)))
+        found = percentiles_of(results, metric)
+        out.append((metric, found.n, *(round(v, 3) for v in found.points)))
     return frame(out, [("metric", "str"), ("jobs", "int64"),
                        *((f"p{round(p * 100)}", "float64") for p in PERCENTILES)])
 

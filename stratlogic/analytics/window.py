@@ -136,9 +136,43 @@ def parse_window(since: str | date | datetime = "-30d", until: str | date | date
     return Window(start, end, name)
 
 
+def bucket_starts(window: Window, by: str) -> list[datetime]:
+    """The start of every bucket that overlaps the window, tz-aware in the window's zone, in order.
+
+    The statistics list only buckets with rows; reindex on these for a dense series (zeros in the gaps).
+    Hours are real hours (a night that falls back has two 02:00 buckets); days, weeks (from Monday) and
+    months start at local midnight.
+    """
+    unit, zone = parse_bucket(by), window.zone
+    local = window.since.astimezone(zone)
+    if unit == "hour":
+        moment = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+        starts = []
+        while moment < window.until:
+            starts.append(moment.astimezone(zone))
+            moment = (moment + timedelta(hours=1)).astimezone(zone).replace(minute=0, second=0,
+                                                                             microsecond=0).astimezone(UTC)
+        return starts
+    day = local.date()
+    day = day - timedelta(days=day.weekday()) if unit == "week" else (day.replace(day=1) if unit == "month" else day)
+    starts = []
+    while (start := local_midnight(day, window.tz)) < window.until:
+        starts.append(start.astimezone(zone))
+        day = _next_day(day, unit)
+    return starts
+
+
+def _next_day(day: date, unit: str) -> date:
+    if unit == "day":
+        return day + timedelta(days=1)
+    if unit == "week":
+        return day + timedelta(weeks=1)
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
 def _shown(value: object) -> str:
     return repr(value.isoformat()) if isinstance(value, date) else repr(value)
 
 
-__all__ = ["BUCKETS", "MAX_SPAN", "Window", "local_midnight", "parse_bucket", "parse_moment", "parse_tz",
-           "parse_window"]
+__all__ = ["BUCKETS", "MAX_SPAN", "Window", "bucket_starts", "local_midnight", "parse_bucket", "parse_moment",
+           "parse_tz", "parse_window"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stratlogic.db.session import UnitOfWork
-from stratlogic.repositories.artifacts import ArtifactRepository, KeyCoverage, MetadataRepository
+from stratlogic.repositories.artifacts import ArtifactRepository, MetadataRepository
 from stratlogic.repositories.audit import AuditRepository
 from stratlogic.repositories.base import Page, Repository, TruncatedFrameWarning
 from stratlogic.repositories.config import ConfigEntry, ConfigRepository
 from stratlogic.repositories.jobs import JobRepository
-from stratlogic.repositories.users import UserRepository, UserStats
+from stratlogic.repositories.users import UserRepository
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,5 @@ class Repos:
                    AuditRepository(uow))
 
 
-__all__ = ["ArtifactRepository", "AuditRepository", "ConfigEntry", "ConfigRepository", "JobRepository", "KeyCoverage",
-           "MetadataRepository", "Page", "Repos", "Repository", "TruncatedFrameWarning", "UserRepository",
-           "UserStats"]
+__all__ = ["ArtifactRepository", "AuditRepository", "ConfigEntry", "ConfigRepository", "JobRepository",
+           "MetadataRepository", "Page", "Repos", "Repository", "TruncatedFrameWarning", "UserRepository"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sqlalchemy import bindparam, distinct, func, select
+from sqlalchemy import bindparam, select
 
 from stratlogic.errors import ValidationError
 from stratlogic.models import Artifact, ArtifactMetadata
@@ -17,15 +16,6 @@ from stratlogic.repositories.base import Repository
 
 METADATA_KEY = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
 _SCALARS = (str, int, float, bool, type(None))
-
-
-@dataclass(frozen=True)
-class KeyCoverage:
-    """How many artifacts carry a metadata key, and what share of all artifacts that is."""
-
-    key: str
-    artifacts: int
-    share: float
 
 
 def check_metadata(values: Mapping[str, Any]) -> None:
@@ -129,14 +119,5 @@ class ArtifactRepository(Repository[Artifact]):
         query = select(Artifact).where(Artifact.id.in_(matching)).order_by(Artifact.id).limit(limit)
         return list(self.session.scalars(query))
 
-    def metadata_coverage(self) -> list[KeyCoverage]:
-        """For each metadata key: how many artifacts carry it and their share of all artifacts (in SQL)."""
-        total = self.count()
-        rows = self.session.execute(
-            select(ArtifactMetadata.key, func.count(distinct(ArtifactMetadata.artifact_id)).label("n"))
-            .group_by(ArtifactMetadata.key).order_by(func.count(distinct(ArtifactMetadata.artifact_id)).desc(),
-                                                     ArtifactMetadata.key)).all()
-        return [KeyCoverage(key, n, n / total if total else 0.0) for key, n in rows]
 
-
-__all__ = ["ArtifactRepository", "KeyCoverage", "MetadataRepository", "check_metadata"]
+__all__ = ["ArtifactRepository", "MetadataRepository", "check_metadata"]

@@ -15,12 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy import (
-    and_,
-    case,
-    func,
     or_,
     select,
-    type_coerce,
     update,
 )
 from sqlalchemy.orm.exc import StaleDataError
@@ -28,7 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from stratlogic.db import writelock
 from stratlogic.db.actor import current_actor
 from stratlogic.errors import ConcurrentUpdateError, ConflictError, InvalidTransitionError, ValidationError
-from stratlogic.models import Artifact, JobStatus, ScrapingJob, UTCDateTime, utcnow
+from stratlogic.models import Artifact, JobStatus, ScrapingJob, utcnow
 from stratlogic.models.audit_rules import AuditAction
 from stratlogic.models.job import ACTIVE, MAX_LEASE_SECONDS, TRANSITIONS
 from stratlogic.repositories import _claim, _trail
@@ -58,18 +54,6 @@ class RecoveryResult:
 
     requeued: list[int]
     failed: list[int]
-
-
-@dataclass(frozen=True)
-class JobStats:
-    """Queue and outcome figures for the reports, computed in SQL."""
-
-    by_status: dict[str, int]
-    queue_depth: int
-    claimable_now: int
-    oldest_queued_at: datetime | None
-    expired_leases: int
-    attempts: dict[int, int]
 
 
 class JobRepository(Repository[ScrapingJob]):
@@ -358,27 +342,6 @@ class JobRepository(Repository[ScrapingJob]):
                 found.setdefault(job_id, []).append(artifact_id)
         return {job_id: {"cascaded": {"artifacts": artifacts}} for job_id, artifacts in found.items()}
 
-    def stats(self, filters: Filters = None) -> JobStats:
-        """Counts by status, queue depth, oldest queued job, expired leases, attempts histogram (SQL)."""
-        now = self.clock()
-        _, parsed = self._select(filters)
-        where = [f.clause() for f in parsed]
-        by_status = {s.value: 0 for s in JobStatus} | {
-            str(getattr(status, "value", status)): n for status, n in self.session.execute(
-                select(ScrapingJob.status, func.count()).where(*where).group_by(ScrapingJob.status))}
-        queued = ScrapingJob.status == JobStatus.QUEUED
-        depth, claimable, oldest, expired = self.session.execute(select(
-            func.count(case((queued, 1))),
-            func.count(case((and_(queued, or_(ScrapingJob.next_retry_at.is_(None), ScrapingJob.next_retry_at <= now)),
-                             1))),
-            type_coerce(func.min(case((queued, ScrapingJob.created_at))), UTCDateTime()),  # aware UTC, both engines
-            func.count(case((and_(ScrapingJob.status == JobStatus.RUNNING, ScrapingJob.lease_expires_at < now), 1))),
-        ).where(*where)).one()
-        attempts = {attempt: n for attempt, n in self.session.execute(
-            select(ScrapingJob.attempt, func.count()).where(*where).group_by(ScrapingJob.attempt)
-            .order_by(ScrapingJob.attempt)).all()}
-        return JobStats(by_status, depth, claimable, oldest, expired, attempts)
-
 
 def job_status(value: JobStatus | str, name: str = "status") -> JobStatus:
     """``value`` as a JobStatus; anything else is refused naming ``name``, the value and every status."""
@@ -465,5 +428,5 @@ def _progress_changes(job: ScrapingJob, progress: Progress) -> dict[str, int]:
     return changes
 
 
-__all__ = ["FINISHED", "MAX_LEASE_SECONDS", "JobRepository", "JobStats", "Progress", "RecoveryResult", "check_claim",
+__all__ = ["FINISHED", "MAX_LEASE_SECONDS", "JobRepository", "Progress", "RecoveryResult", "check_claim",
            "finished_statuses", "job_status"]

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 
 from stratlogic.errors import NotFoundError, ValidationError
 from stratlogic.models import User, UserRole, utcnow
@@ -52,18 +51,6 @@ def _canonical_row(row: Mapping[str, Any]) -> dict[str, Any]:
     if "role" in values:
         values["role"] = _role(values["role"])
     return values
-
-
-@dataclass(frozen=True)
-class UserStats:
-    """Counts computed in SQL for the user report."""
-
-    total: int
-    active: int
-    inactive: int
-    verified: int
-    recently_active: int
-    by_role: dict[str, int]
 
 
 class UserRepository(Repository[User]):
@@ -200,22 +187,6 @@ class UserRepository(Repository[User]):
         """Record a successful login."""
         return self._change(ident, {"last_login_at": when or utcnow()}, AuditAction.USER_LOGGED_IN)
 
-    def stats(self, *, recent_days: int = 30, filters: Filters = None) -> UserStats:
-        """Counts by role, active/inactive, verified and recently active, computed in SQL."""
-        since = utcnow() - timedelta(days=recent_days)
-        _, parsed = self._select(filters)
-        where = [f.clause() for f in parsed]
-        totals = self.session.execute(select(
-            func.count(),
-            func.count(case((User.is_active, 1))),
-            func.count(case((User.is_verified, 1))),
-            func.count(case((User.last_login_at >= since, 1))),
-        ).where(*where)).one()
-        roles = self.session.execute(select(User.role, func.count()).where(*where).group_by(User.role)).all()
-        by_role = {role.value: 0 for role in UserRole} | {str(getattr(r, "value", r)): n for r, n in roles}
-        return UserStats(total=totals[0], active=totals[1], inactive=totals[0] - totals[1], verified=totals[2],
-                         recently_active=totals[3], by_role=by_role)
-
 
 def _role(role: UserRole | str) -> UserRole:
     try:
@@ -225,4 +196,4 @@ def _role(role: UserRole | str) -> UserRole:
         raise ValidationError(f"role {role!r} is not valid; allowed: {allowed}") from None
 
 
-__all__ = ["UserRepository", "UserStats", "canonical_email", "canonical_username"]
+__all__ = ["UserRepository", "canonical_email", "canonical_username"]

@@ -52,3 +52,83 @@ def seed_jobs(db: Database) -> dict[str, int]:
         ]
         JobRepository(uow).add_many(rows)
     return {"ada": ada, "bob": bob}
+
+
+def artifact(job_id: int, content_type: str, size: int, sha: str, created: str, *, bucket: str = "arts",
+             n: int = 0) -> dict[str, Any]:
+    """One artifact row as ``add_many`` takes it (sha: one hex digit, repeated)."""
+    return {"job_id": job_id, "bucket": bucket, "object_key": f"jobs/{job_id}/{n}", "filename": f"f{n}",
+            "content_type": content_type, "size_bytes": size, "sha256": sha * 64, "created_at": at(created)}
+
+
+def seed_artifacts(db: Database) -> list[int]:
+    """Six artifacts of the jobs of ``seed_jobs`` (which must have run) with metadata; returns their ids."""
+    from sqlalchemy import select
+
+    from stratlogic.models import ScrapingJob
+    from stratlogic.repositories import ArtifactRepository
+
+    with db.unit_of_work() as uow:
+        j1, j2, j3, *_, j8, _ = uow.session.scalars(select(ScrapingJob.id).order_by(ScrapingJob.id)).all()
+        repo = ArtifactRepository(uow)
+        ids = repo.add_many([
+            artifact(j1, "text/html", 500, "a", "2026-03-28 10:01:00", n=1),
+            artifact(j1, "text/html", 2000, "b", "2026-03-28 10:01:10", n=2),
+            artifact(j2, "application/json", 2000, "a", "2026-03-28 23:32:00", n=3),
+            artifact(j3, "image/png", 5 * 1024 * 1024, "c", "2026-03-29 00:30:50", bucket="other", n=4),
+            artifact(j3, "text/html", 1024, "a", "2026-03-29 00:30:55", n=5),
+            artifact(j8, "text/html", 10, "d", "2026-04-02 10:00:02", n=6),
+        ])
+        metadata: list[dict[str, Any]] = [{"http_status": 200, "lang": "en"}, {"http_status": 200},
+                                          {"http_status": 404, "lang": "fr"}, {}, {"http_status": 200},
+                                          {"http_status": 500}]
+        for artifact_id, values in zip(ids, metadata, strict=True):
+            if values:
+                repo.set_metadata(artifact_id, values)
+    return ids
+
+
+#: (when, actor, what) of the audit events ``seed_audit`` makes, around Paris's 2026-10-25 fall back.
+AUDIT_EVENTS = [
+    ("2026-10-23 07:30:00", None, "create ada"),          # Fri 09:30 CEST
+    ("2026-10-23 16:30:00", "ada", "create bob"),         # Fri 18:30 CEST
+    ("2026-10-24 12:00:00", "ada", "bob admin"),          # Sat 14:00 CEST
+    ("2026-10-25 00:30:00", "bob", "retention 30"),       # Sun 02:30 CEST (first 02:30)
+    ("2026-10-25 01:30:00", "bob", "lease 600"),          # Sun 02:30 CET (second 02:30)
+    ("2026-10-26 09:00:00", "ada", "deactivate bob"),     # Mon 10:00 CET
+    ("2026-10-26 09:30:00", "ada", "rename ada"),         # Mon 10:30 CET
+    ("2026-10-26 20:00:00", "ada", "login ada"),          # Mon 21:00 CET
+]
+
+
+def seed_audit(db: Database, monkeypatch: Any) -> dict[str, int]:
+    """The eight changes of ``AUDIT_EVENTS``, each written through a repository with the trail's clock set."""
+    from stratlogic.db.actor import acting_as
+    from stratlogic.repositories import _trail
+
+    people: dict[str, int] = {}
+    for when, actor, what in AUDIT_EVENTS:
+        monkeypatch.setattr(_trail, "utcnow", lambda when=when: at(when))
+        with db.unit_of_work() as uow, acting_as(people[actor] if actor else None):
+            _change(uow, what, at(when), people)
+    return people
+
+
+def _change(uow: Any, what: str, when: datetime, people: dict[str, int]) -> None:
+    from stratlogic.repositories import ConfigRepository
+
+    users, config = UserRepository(uow), ConfigRepository(uow)
+    if what.startswith("create"):
+        name = what.split()[1]
+        people[name] = users.create(name, f"{name}@example.com").id
+    elif what == "bob admin":
+        users.update(people["bob"], role="admin")
+    elif what.startswith(("retention", "lease")):
+        key = "audit.retention_days" if what.startswith("retention") else "jobs.lease_seconds"
+        config.set(key, int(what.split()[1]))
+    elif what == "deactivate bob":
+        users.deactivate(people["bob"])
+    elif what == "rename ada":
+        users.update(people["ada"], full_name="Ada L")
+    else:
+        users.record_login(people["ada"], when=when)

@@ -156,8 +156,9 @@ def test_stuck_jobs_and_queue_health(db: Database, people: dict[str, int]) -> No
     assert pd.isna(adas["oldest_queued_at"]) and pd.isna(adas["oldest_queued_age_seconds"])
 
 
-ALL = [("job_volume", {"by": "hour"}), ("job_summary", {}), ("job_durations", {}), ("job_attempts", {}),
-       ("job_errors", {}), ("job_breakdown", {"field": "domain"}), ("job_throughput", {})]
+ALL: list[tuple[str, dict[str, Any]]] = [
+    ("job_volume", {"by": "hour"}), ("job_summary", {}), ("job_durations", {}), ("job_attempts", {}),
+    ("job_errors", {}), ("job_breakdown", {"field": "domain"}), ("job_throughput", {})]
 
 
 @pytest.mark.parametrize(("name", "extra"), ALL, ids=[name for name, _ in ALL])

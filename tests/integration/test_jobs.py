@@ -38,10 +38,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from stratlogic.analytics import job_attempts, job_summary, queue_health
 from stratlogic.audit import verify
 from stratlogic.config import Settings
 from stratlogic.db import Database
@@ -442,7 +444,7 @@ def test_failures_back_off_then_dead_letter_then_retry(db: Database, clock: Fake
         clock.set(job.next_retry_at - timedelta(milliseconds=1))
         with db.unit_of_work() as uow:
             assert jobs_of(uow, clock).claim("w", kinds=[kind]) == []  # still backing off
-            assert jobs_of(uow, clock).stats().claimable_now == 0
+            assert queue_health(db, now=clock())["claimable"].item() == 0
         clock.set(job.next_retry_at)
 
     with db.unit_of_work() as uow:  # attempt 4 of 4
@@ -920,7 +922,7 @@ def waiting_for_the_write_lock(db: Database) -> bool:
 # --- 10. statistics -----------------------------------------------------------------------------
 
 
-def test_stats_match_what_was_set_up(db: Database, clock: FakeClock, owner_id: int) -> None:
+def test_stats_match_what_was_set_up(db: Database, clock: FakeClock, owner_id: int) -> None:  # via analytics
     set_config(db, jobs__backoff_base_seconds=1000.0)
     start = clock.now
     pending = [put_in(db, clock, owner_id, P) for _ in range(2)]  # older than any queued job
@@ -945,22 +947,25 @@ def test_stats_match_what_was_set_up(db: Database, clock: FakeClock, owner_id: i
     put_in(db, clock, owner_id, X)
 
     clock.set(start + timedelta(seconds=120))  # the 60 s lease has run out, the 300 s one has not
-    with db.unit_of_work(readonly=True) as uow:
-        stats = jobs_of(uow, clock).stats()
-        elsewhere = jobs_of(uow, clock).stats({"kind": "no-such-kind"})
-        mine = jobs_of(uow, clock).stats({"owner_id": owner_id})
-    assert stats.by_status == {"pending": 2, "queued": 3, "running": 2, "completed": 1, "failed": 1,
-                               "cancelled": 1}
-    assert (stats.queue_depth, stats.claimable_now, stats.expired_leases) == (3, 2, 1)
-    assert stats.oldest_queued_at == load(db, first_queued).created_at
-    assert stats.oldest_queued_at > load(db, pending[0]).created_at
-    assert stats.attempts == {0: 5, 1: 4, 2: 1}
-    assert mine == stats
-    assert elsewhere.by_status == dict.fromkeys(stats.by_status, 0)
-    assert (elsewhere.queue_depth, elsewhere.oldest_queued_at, elsewhere.attempts) == (0, None, {})
+    window: dict[str, Any] = {"since": "-1d", "until": utcnow() + timedelta(seconds=1)}  # real created_at
+    summary = job_summary(db, **window)
+    queue = queue_health(db, now=clock()).iloc[0]
+    attempts = dict(job_attempts(db, **window).itertuples(index=False, name=None))
+    by_status = {s.value: int(summary[s.value].item()) for s in JobStatus}
+    assert by_status == {"pending": 2, "queued": 3, "running": 2, "completed": 1, "failed": 1,
+                         "cancelled": 1}
+    assert (queue["queued"], queue["claimable"], queue["expired_leases"]) == (3, 2, 1)
+    assert queue["oldest_queued_at"] == load(db, first_queued).created_at
+    assert queue["oldest_queued_at"] > load(db, pending[0]).created_at
+    assert attempts == {0: 5, 1: 4, 2: 1}
+    assert job_summary(db, **window, owner=owner_id).equals(summary)
+    assert queue_health(db, now=clock(), owner=owner_id).iloc[0].equals(queue)
+    elsewhere = queue_health(db, now=clock(), kind="no-such-kind").iloc[0]
+    assert job_summary(db, **window, kind="no-such-kind")["jobs"].item() == 0
+    assert (elsewhere["queued"], job_attempts(db, **window, kind="no-such-kind").empty) == (0, True)
+    assert pd.isna(elsewhere["oldest_queued_at"])
     clock.set(load(db, delayed).next_retry_at)  # type: ignore[arg-type]
-    with db.unit_of_work(readonly=True) as uow:
-        assert jobs_of(uow, clock).stats().claimable_now == 3
+    assert queue_health(db, now=clock())["claimable"].item() == 3
 
 
 # --- 11. the audit trail after a whole life -----------------------------------------------------
@@ -1100,9 +1105,9 @@ def test_a_killed_workers_job_goes_to_the_next_claim_after_its_lease(db: Databas
             doomed.join()
     with db.unit_of_work(readonly=True) as uow:  # the lease runs out two seconds after the claim, not before
         before_end = held.lease_expires_at - timedelta(milliseconds=1)
-        assert JobRepository(uow, clock=lambda: before_end).stats().expired_leases == 0
+        assert queue_health(db, now=before_end)["expired_leases"].item() == 0
         after_end = held.lease_expires_at + timedelta(milliseconds=1)
-        assert JobRepository(uow, clock=lambda: after_end).stats().expired_leases == 1
+        assert queue_health(db, now=after_end)["expired_leases"].item() == 1
     time.sleep(max(0.0, (held.lease_expires_at - utcnow()).total_seconds()) + 0.5)  # the lease is real time here
 
     with db.unit_of_work() as uow:

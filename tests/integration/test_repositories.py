@@ -30,6 +30,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from stratlogic import security
+from stratlogic.analytics import metadata_coverage, user_summary, users_by_role
 from stratlogic.db import Database
 from stratlogic.db.session import UnitOfWork
 from stratlogic.errors import ConflictError, NotFoundError, StratLogicError, ValidationError
@@ -542,14 +543,13 @@ def test_state_changes_on_unknown_user_are_not_found(db: Database, method: str) 
         getattr(UserRepository(uow), method)(987)
 
 
-def test_stats_count_what_was_inserted(db: Database) -> None:
+def test_user_statistics_count_what_was_inserted(db: Database) -> None:  # statistics live in analytics
     now = utcnow()
+    empty = user_summary(db).iloc[0].to_dict()
+    assert empty == {"users": 0, "active": 0, "inactive": 0, "verified": 0, "recently_active": 0}
+    assert dict(users_by_role(db).itertuples(index=False, name=None)) == dict.fromkeys(ALL_ROLES, 0)
     with db.unit_of_work() as uow:
         users = UserRepository(uow)
-        empty = users.stats()
-        assert (empty.total, empty.active, empty.inactive, empty.verified, empty.recently_active) == (0, 0, 0, 0, 0)
-        assert empty.by_role == dict.fromkeys(ALL_ROLES, 0)
-
         ada = users.create("ada", "ada@example.com", role="admin", is_verified=True)
         op1 = users.create("op1", "op1@example.com", role="operator")
         op2 = users.create("op2", "op2@example.com", role="operator")
@@ -560,18 +560,17 @@ def test_stats_count_what_was_inserted(db: Database) -> None:
         users.record_login(ada.id, when=now - timedelta(days=1))
         users.record_login(op1.id, when=now - timedelta(days=29))
         users.record_login(op2.id, when=now - timedelta(days=60))
-    with db.unit_of_work() as uow:
-        stats = UserRepository(uow).stats()
-        assert stats.total == 4
-        assert (stats.active, stats.inactive) == (2, 2)
-        assert stats.verified == 2
-        assert stats.recently_active == 2
-        assert stats.by_role == {"admin": 1, "operator": 2, "analyst": 0, "viewer": 1}
-        assert UserRepository(uow).stats(recent_days=90).recently_active == 3
-        assert UserRepository(uow).stats(recent_days=0).recently_active == 0
-        operators = UserRepository(uow).stats(filters={"role": "operator"})
-        assert (operators.total, operators.active, operators.verified) == (2, 1, 1)
-        assert operators.by_role == {"admin": 0, "operator": 2, "analyst": 0, "viewer": 0}
+    stats = user_summary(db).iloc[0].to_dict()
+    assert stats == {"users": 4, "active": 2, "inactive": 2, "verified": 2, "recently_active": 2}
+    assert dict(users_by_role(db).itertuples(index=False, name=None)) == \
+        {"admin": 1, "operator": 2, "analyst": 0, "viewer": 1}
+    assert user_summary(db, since="-90d")["recently_active"].item() == 3
+    assert user_summary(db, since="-1h")["recently_active"].item() == 0
+    operators = user_summary(db, role="operator").iloc[0]
+    assert (operators["users"], operators["active"], operators["verified"]) == (2, 1, 1)
+    assert user_summary(db, active=False)["users"].item() == 2
+    assert dict(users_by_role(db, role="operator").itertuples(index=False, name=None)) == \
+        {"admin": 0, "operator": 2, "analyst": 0, "viewer": 0}
 
 
 # --- configuration -------------------------------------------------------------------------------
@@ -1064,19 +1063,18 @@ def test_find_by_metadata_limit(db: Database, tagged: dict[str, int], request: p
             artifacts.find_by_metadata("http_status", 200, limit=0)
 
 
-def test_metadata_coverage_counts_and_shares(db: Database, job_id: int) -> None:
+def test_metadata_coverage_counts_and_shares(db: Database, job_id: int) -> None:  # statistics live in analytics
+    assert metadata_coverage(db).empty
     with db.unit_of_work() as uow:
         artifacts = ArtifactRepository(uow)
-        assert artifacts.metadata_coverage() == []
         made = [add_artifact(uow, job_id, f"a{n}") for n in range(3)]
         for artifact in made:
             artifacts.set_metadata(artifact, {"a": 1})
         artifacts.set_metadata(made[0], {"a": 2, "b": "x"})  # overwriting does not count twice
-    with db.unit_of_work() as uow:
-        coverage = ArtifactRepository(uow).metadata_coverage()
-    assert [(c.key, c.artifacts) for c in coverage] == [("a", 3), ("b", 1)]
-    assert coverage[0].share == 1.0
-    assert coverage[1].share == pytest.approx(1 / 3)
+    coverage = metadata_coverage(db)
+    assert list(zip(coverage["key"], coverage["artifacts"], strict=True)) == [("a", 3), ("b", 1)]
+    assert coverage["coverage"][0] == 1.0
+    assert coverage["coverage"][1] == pytest.approx(1 / 3)
 
 
 def test_metadata_coverage_counts_artifacts_without_metadata(db: Database, job_id: int) -> None:
@@ -1085,8 +1083,8 @@ def test_metadata_coverage_counts_artifacts_without_metadata(db: Database, job_i
         made = [add_artifact(uow, job_id, f"a{n}") for n in range(4)]
         artifacts.set_metadata(made[1], {"b": 1, "c": 1})
         artifacts.set_metadata(made[2], {"c": 1})
-        coverage = artifacts.metadata_coverage()
-    assert [(c.key, c.artifacts, c.share) for c in coverage] == [("c", 2, 0.5), ("b", 1, 0.25)]
+    coverage = metadata_coverage(db)
+    assert list(coverage.itertuples(index=False, name=None)) == [("c", 2, 0.5), ("b", 1, 0.25)]
 
 
 def test_by_checksum_stays_within_the_job(db: Database, job_id: int) -> None:

@@ -82,7 +82,7 @@ def test_facades_read_what_was_written(wb: Workbench) -> None:
     assert wb.users.count() == 1 and [u.username for u in wb.users.list()] == ["ada"]
     assert wb.jobs.get(job.id).status == "queued"
     assert wb.jobs.frame({"status": "queued"})["id"].tolist() == [job.id]
-    assert wb.jobs.stats().by_status["queued"] == 1
+    assert wb.stats.queue_health()["queued"].item() == 1  # statistics live in analytics (wb.stats)
     assert wb.jobs.cancel(job.id).status == "cancelled"
     wb.config.set("jobs.lease_seconds", 120)
     assert wb.config.value("jobs.lease_seconds") == 120

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from stratlogic.analytics.window import Window, parse_bucket, parse_moment, parse_tz, parse_window
+from stratlogic.analytics.window import Window, bucket_starts, parse_bucket, parse_moment, parse_tz, parse_window
 from stratlogic.errors import ValidationError
 
 NOW = datetime(2026, 12, 6, 14, 30, tzinfo=UTC)
@@ -131,3 +131,20 @@ def test_buckets() -> None:
     for bad in ["year", "", "days", None]:
         with pytest.raises(ValidationError, match=r"^by: .* allowed: hour, day, week, month$"):
             parse_bucket(bad)  # type: ignore[arg-type]
+
+
+def test_bucket_starts_cover_the_window_in_its_zone() -> None:
+    paris = parse_window("2026-10-24T22:00Z", "2026-10-25T03:00Z", now=NOW, tz="Europe/Paris")
+    hours = [start.isoformat() for start in bucket_starts(paris, "hour")]
+    assert hours == ["2026-10-25T00:00:00+02:00", "2026-10-25T01:00:00+02:00", "2026-10-25T02:00:00+02:00",
+                     "2026-10-25T02:00:00+01:00", "2026-10-25T03:00:00+01:00"]
+    days = bucket_starts(parse_window("2026-10-24T12:00", "2026-10-27", now=NOW, tz="Europe/Paris"), "day")
+    assert [d.isoformat() for d in days] == ["2026-10-24T00:00:00+02:00", "2026-10-25T00:00:00+02:00",
+                                             "2026-10-26T00:00:00+01:00"]
+    weeks = bucket_starts(parse_window("2026-03-28", "2026-04-07", now=NOW), "week")
+    assert [w.date().isoformat() for w in weeks] == ["2026-03-23", "2026-03-30", "2026-04-06"]
+    months = bucket_starts(parse_window("2026-11-15", "2027-02-01", now=NOW), "month")
+    assert [m.date().isoformat() for m in months] == ["2026-11-01", "2026-12-01", "2027-01-01"]
+    india = bucket_starts(parse_window("2026-03-29T00:00Z", "2026-03-29T02:00Z", now=NOW, tz="Asia/Kolkata"), "hour")
+    assert [h.isoformat() for h in india] == ["2026-03-29T05:00:00+05:30", "2026-03-29T06:00:00+05:30",
+                                              "2026-03-29T07:00:00+05:30"]

@@ -1,0 +1,183 @@
+"""Audit statistics: events per bucket, most active actors and most changed resources, security-relevant
+changes, events outside working hours, and the chain's status for a report's header.
+
+Events are placed in the window by ``occurred_at``. Filters: ``action`` (one of the trail's actions),
+``actor`` (username or id), ``resource_type``. An event without an actor is shown as ``(system)``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Text, and_, cast, func, literal, or_, select
+
+from stratlogic.analytics._filters import (
+    FilterValue,
+    Moment,
+    check_choice,
+    check_limit,
+    in_window,
+    listed,
+    one_of,
+    person,
+)
+from stratlogic.analytics._filters import window_of as _window
+from stratlogic.analytics._frames import frame
+from stratlogic.analytics._sql import bucket_key, bucket_label, fetch, local_clock
+from stratlogic.analytics.window import Window, parse_bucket
+from stratlogic.audit.verify import verify
+from stratlogic.db import Database
+from stratlogic.errors import ValidationError
+from stratlogic.models import AuditLog, User
+from stratlogic.models.audit_rules import AuditAction
+
+L = AuditLog
+SYSTEM = "(system)"
+GROUPS = ("action", "actor")
+ACTIONS = tuple(action.value for action in AuditAction)
+#: Actions that change who may do what, or the trail itself.
+SECURITY_ACTIONS = ("user.created", "user.deleted", "user.role_changed", "user.activated", "user.deactivated",
+                    "user.password_changed", "audit.pruned", "backup.restored")
+#: Configuration keys whose changes a security review wants to see (retention, what may be stored, proxy).
+SECURITY_CONFIG_KEYS = ("audit.retention_days", "artifacts.allowed_content_types", "artifacts.max_size_bytes",
+                        "scraper.proxy_url")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def audit_filters(*, action: FilterValue = None, actor: FilterValue = None,
+                  resource_type: FilterValue = None) -> list[ColumnElement[bool]]:
+    """Conditions for the audit filter keywords; an unknown action is refused with the list of actions."""
+    actions = listed("action", action)
+    for item in actions or []:
+        check_choice("action", item, ACTIONS)
+    return [*one_of("action", L.action, actions, "audit"), *person("actor", L.actor_id, actor, "audit"),
+            *one_of("resource_type", L.resource_type, resource_type, "audit")]
+
+
+def _where(window: Window, **filters: FilterValue) -> list[ColumnElement[bool]]:
+    return [*in_window(L.occurred_at, window), *audit_filters(**filters)]
+
+
+def _actor_name() -> Any:
+    return func.coalesce(User.username, literal(SYSTEM))
+
+
+def audit_volume(db: Database, *, by: str = "day", group: str = "action", since: Moment = "-30d",
+                 until: Moment = "now", tz: str = "UTC", action: FilterValue = None, actor: FilterValue = None,
+                 resource_type: FilterValue = None) -> pd.DataFrame:
+    """Events per bucket and action (or actor's username) -> ``bucket`` (tz-aware), ``key``, ``events``."""
+    check_choice("group", group, GROUPS)
+    window, unit = _window(since, until, tz), parse_bucket(by)
+    column = L.action if group == "action" else L.actor_id
+    rows = (select(bucket_key(db.dialect, L.occurred_at, unit, window).label("bucket"), column.label("k"))
+            .where(*_where(window, action=action, actor=actor, resource_type=resource_type)).subquery())
+    counted = (select(rows.c.bucket, rows.c.k, func.count().label("events"))
+               .group_by(rows.c.bucket, rows.c.k).subquery())
+    if group == "action":
+        statement = select(counted.c.bucket, counted.c.k, counted.c.events)
+    else:
+        statement = (select(counted.c.bucket, _actor_name(), counted.c.events)
+                     .outerjoin(User, User.id == counted.c.k))
+    found = fetch(db, statement.order_by(counted.c.bucket, counted.c.k.nulls_first()))
+    return frame(((bucket_label(b, unit, window.tz), key, n) for b, key, n in found),
+                 [("bucket", "datetime"), ("key", "str"), ("events", "int64")], tz=window.tz)
+
+
+def top_actors(db: Database, *, limit: int = 10, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
+               action: FilterValue = None, actor: FilterValue = None,
+               resource_type: FilterValue = None) -> pd.DataFrame:
+    """The most active actors -> ``actor_id`` (<NA> for the system), ``actor`` (username), ``events``."""
+    top = (select(L.actor_id, func.count().label("events"))
+           .where(*_where(_window(since, until, tz), action=action, actor=actor, resource_type=resource_type))
+           .group_by(L.actor_id).order_by(func.count().desc(), L.actor_id.nulls_last())
+           .limit(check_limit(limit)).subquery())
+    found = fetch(db, select(top.c.actor_id, _actor_name(), top.c.events).outerjoin(User, User.id == top.c.actor_id)
+                  .order_by(top.c.events.desc(), top.c.actor_id.nulls_last()))
+    return frame(found, [("actor_id", "Int64"), ("actor", "str"), ("events", "int64")])
+
+
+def top_resources(db: Database, *, limit: int = 10, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
+                  action: FilterValue = None, actor: FilterValue = None,
+                  resource_type: FilterValue = None) -> pd.DataFrame:
+    """The resources with the most events -> ``resource_type``, ``resource_id``, ``changes``; ties go to
+    the most recently changed."""
+    where = _where(_window(since, until, tz), action=action, actor=actor, resource_type=resource_type)
+    found = fetch(db, select(L.resource_type, L.resource_id, func.count()).where(*where, L.resource_id.is_not(None))
+                  .group_by(L.resource_type, L.resource_id).order_by(func.count().desc(), func.max(L.id).desc())
+                  .limit(check_limit(limit)))
+    return frame(found, [("resource_type", "str"), ("resource_id", "str"), ("changes", "int64")])
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+EVENT = [("id", "int64"), ("occurred_at", "utc"), ("actor", "str"), ("action", "str"), ("resource_type", "str"),
+         ("resource_id", "str")]
+
+
+def _security_condition(config_keys: tuple[str, ...]) -> ColumnElement[bool]:
+    details = cast(L.details, Text)
+    touches_access = or_(details.like('%"is_active"%'), details.like('%"role"%'))
+    return or_(L.action.in_(SECURITY_ACTIONS),
+               and_(L.action == AuditAction.USER_UPDATED.value, touches_access),
+               and_(L.action.in_([AuditAction.CONFIG_SET.value, AuditAction.CONFIG_UNSET.value]),
+                    L.resource_id.in_(config_keys)))
+
+
+def security_changes(db: Database, *, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
+                     actor: FilterValue = None, config_keys: tuple[str, ...] = SECURITY_CONFIG_KEYS,
+                     limit: int = 10_000) -> pd.DataFrame:
+    """Every change to users' roles, activation, existence or password, to the trail (prunes, restores)
+    and to ``config_keys`` -> ``EVENT`` columns + ``details`` (JSON text; secrets are masked in the trail)."""
+    keys = tuple(str(key) for key in (listed("config_keys", config_keys) or []))
+    found = fetch(db, select(L.id, L.occurred_at, _actor_name(), L.action, L.resource_type, L.resource_id, L.details)
+                  .outerjoin(User, User.id == L.actor_id)
+                  .where(*_where(_window(since, until, tz), actor=actor), _security_condition(keys))
+                  .order_by(L.id).limit(check_limit(limit, most=1_000_000)))
+    return frame(((*row[:6], _json(row[6])) for row in found), [*EVENT, ("details", "str")])
+
+
+def _clock(param: str, text: str) -> str:
+    if not isinstance(text, str) or not _CLOCK.fullmatch(text.strip()):
+        raise ValidationError(f"{param}: {text!r} is not a time of day; use HH:MM, e.g. 08:00")
+    return f"{text.strip()}:00"
+
+
+def after_hours(db: Database, *, start: str = "08:00", end: str = "18:00", weekdays_only: bool = True,
+                since: Moment = "-30d", until: Moment = "now", tz: str = "UTC", action: FilterValue = None,
+                actor: FilterValue = None, resource_type: FilterValue = None,
+                limit: int = 10_000) -> pd.DataFrame:
+    """Events outside working hours ``[start, end)`` in ``tz`` (and, with ``weekdays_only``, every weekend
+    event) -> ``EVENT`` columns + ``local_time`` (tz-aware); ``start`` after ``end`` means a night shift."""
+    opens, closes = _clock("start", start), _clock("end", end)
+    if opens == closes:
+        raise ValidationError(f"end: {end!r} equals start: working hours would be empty")
+    window = _window(since, until, tz)
+    clock, weekday = local_clock(db.dialect, L.occurred_at, window)
+    outside = (or_(clock < opens, clock >= closes) if opens < closes else and_(clock >= closes, clock < opens))
+    if weekdays_only:
+        outside = or_(outside, weekday >= 6)
+    found = fetch(db, select(L.id, L.occurred_at, _actor_name(), L.action, L.resource_type, L.resource_id)
+                  .outerjoin(User, User.id == L.actor_id)
+                  .where(*_where(window, action=action, actor=actor, resource_type=resource_type), outside)
+                  .order_by(L.id).limit(check_limit(limit, most=1_000_000)))
+    return frame(((*row, row[1]) for row in found), [*EVENT, ("local_time", "datetime")], tz=window.tz)
+
+
+def chain_status(db: Database, *, workers: int = 1) -> pd.DataFrame:
+    """One row from ``audit verify``: ``ok``, ``rows_checked``, ``tail_id`` / ``tail_hash`` (the last row
+    verified), ``first_bad_id``, ``message``, ``seconds``. One process by default: never forks, so it is
+    safe inside a notebook kernel (``workers`` > 1 shares a PostgreSQL trail out to processes)."""
+    report = verify(db, workers=workers)
+    return frame([(report.ok, report.rows, report.last_id, report.last_hash, report.bad_id, report.message,
+                   report.seconds)],
+                 [("ok", "bool"), ("rows_checked", "int64"), ("tail_id", "Int64"), ("tail_hash", "str"),
+                  ("first_bad_id", "Int64"), ("message", "str"), ("seconds", "float64")])
+
+
+__all__ = ["ACTIONS", "SECURITY_ACTIONS", "SECURITY_CONFIG_KEYS", "after_hours", "audit_filters", "audit_volume",
+           "chain_status", "security_changes", "top_actors", "top_resources"]
