@@ -210,6 +210,8 @@ OTHER_VARIABLES: dict[str, str] = {
     "STRATLOGIC_NOTEBOOKS": "where the report notebooks live (stratlogic/reports)",
     "STRATLOGIC_WIDGETS": "forces notebook widgets on or off (stratlogic/reports)",
 }
+#: Whole families of such variables: the test suite's and the benchmarks' own (``STRATLOGIC_BENCH_1M``, …).
+OTHER_PREFIXES = (f"{ENV_PREFIX}TEST_", f"{ENV_PREFIX}BENCH_")
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
 
 
@@ -231,7 +233,7 @@ def stray_variables(environ: Mapping[str, str] | None = None, env_file: Path | N
     warnings = []
     for name, source in sorted(names.items()):
         upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper in OTHER_VARIABLES:
+        if not upper.startswith(ENV_PREFIX) or upper in OTHER_VARIABLES or upper.startswith(OTHER_PREFIXES):
             continue
         if upper == f"{ENV_PREFIX}TOKEN":
             warnings.append(f"{name} ({source}) is not read yet: API tokens come later, and changes are "
@@ -260,5 +262,5 @@ def get_settings() -> Settings:
     return load_settings()
 
 
-__all__ = ["DEFAULT_SQLITE_FILE", "OTHER_VARIABLES", "Settings", "database_slug", "default_home", "display_url",
-           "get_settings", "load_settings", "secret_query_values", "setting_names", "stray_variables"]
+__all__ = ["DEFAULT_SQLITE_FILE", "OTHER_PREFIXES", "OTHER_VARIABLES", "Settings", "database_slug", "default_home",
+           "display_url", "get_settings", "load_settings", "secret_query_values", "setting_names", "stray_variables"]
