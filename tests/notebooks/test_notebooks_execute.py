@@ -67,6 +67,14 @@ def test_reports_draw_charts_and_tables_without_errors_or_widgets(name: str, exe
 
 
 @pytest.mark.parametrize("name", REPORTS)
+def test_reports_say_what_they_read_from(name: str, executed: dict[str, Any]) -> None:
+    shown = [o["data"]["text/plain"] for o in _outputs(executed[name]) if "<Workbench " in o.get("data", {}).get(
+        "text/plain", "")]
+    assert len(shown) == 1
+    assert "read-only" in shown[0] and "revision " in shown[0] and "unreachable" not in shown[0], shown[0]
+
+
+@pytest.mark.parametrize("name", REPORTS)
 def test_no_secret_reaches_an_executed_report(name: str, executed: dict[str, Any]) -> None:
     text = json.dumps(executed[name])
     assert ADMIN_PASSWORD not in text
