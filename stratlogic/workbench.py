@@ -143,6 +143,7 @@ class Workbench:
         """
         from stratlogic.analytics.export import export
 
+        options.setdefault("store_settings", self.settings)  # an s3:// target uses wb's store, not the process's
         with acting_as(self.actor):
             return export(self.db, kind, out, **options)  # type: ignore[arg-type]  # export names the kinds
 

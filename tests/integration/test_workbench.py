@@ -160,6 +160,15 @@ def test_stats_binds_every_analytics_function_with_its_doc_and_signature(wb: Wor
         _ = wb.stats.parse_window
 
 
+def test_export_through_the_workbench(wb: Workbench, tmp_path: Path) -> None:
+    pytest.importorskip("stratlogic.analytics.export")
+    for n in range(3):
+        wb.users.create(f"user{n}", f"user{n}@example.com")
+    result = wb.export("audit", tmp_path / "audit.csv", fmt="csv", since="-1d")
+    assert result.rows == wb.audit.count() == 3
+    assert (tmp_path / "audit.csv").read_text().count("user.created") == 3
+
+
 @pytest.mark.sqlite
 def test_seed_demo_through_the_workbench(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STRATLOGIC_ADMIN_PASSWORD", "Workbench-Test-Passphrase-3391")
