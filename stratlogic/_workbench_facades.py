@@ -59,7 +59,7 @@ class _Facade:
     @contextmanager
     def _writing(self, what: str) -> Iterator[UnitOfWork]:
         self._writable(what)
-        with acting_as(self._wb.actor), self._wb.db.unit_of_work() as uow:
+        with acting_as(self._wb.actor, origin=self._wb.origin), self._wb.db.unit_of_work() as uow:
             yield uow
 
     def get(self, ident: Any) -> Any:
@@ -124,7 +124,7 @@ class Artifacts(_Facade):
         from stratlogic.storage import store_artifact
 
         self._writable("artifacts.store")
-        with acting_as(self._wb.actor):
+        with acting_as(self._wb.actor, origin=self._wb.origin):
             return store_artifact(self._wb.db, self._wb.store, job_id, source, filename, **options)
 
     def download(self, artifact_id: int, target: str | Path) -> Path:

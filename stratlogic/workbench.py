@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from stratlogic._workbench_facades import Artifacts, Audit, Config, Jobs, ReadOnlyWorkbenchError, Users
 from stratlogic.config import Settings, display_url, load_settings
 from stratlogic.db import Database, make_engine
-from stratlogic.db.actor import acting_as
+from stratlogic.db.actor import Origin, acting_as
 from stratlogic.errors import StratLogicError, ValidationError
 from stratlogic.models import Artifact, AuditLog, ScrapingJob, User
 
@@ -112,6 +112,8 @@ class Workbench:
     def __init__(self, db: Database, *, store: Any = None, actor: int | None = None, actor_name: str | None = None,
                  readonly: bool = False) -> None:
         self.db, self.actor, self.actor_name, self.readonly = db, actor, actor_name, readonly
+        #: Recorded in the details of every audit row this workbench writes (OS user and host, unauthenticated).
+        self.origin = Origin.of_this_process("workbench")
         self._store = store
         self.jobs, self.artifacts, self.audit = Jobs(self), Artifacts(self), Audit(self)
         self.users, self.config, self.stats = Users(self), Config(self), Stats(db)
@@ -144,7 +146,7 @@ class Workbench:
         from stratlogic.analytics.export import export
 
         options.setdefault("store_settings", self.settings)  # an s3:// target uses wb's store, not the process's
-        with acting_as(self.actor):
+        with acting_as(self.actor, origin=self.origin):
             return export(self.db, kind, out, **options)  # type: ignore[arg-type]  # export names the kinds
 
     def health(self) -> Any:
@@ -168,7 +170,7 @@ class Workbench:
 
         self._refuse_readonly("seed_demo")
         chosen = DemoOptions(users=users, jobs=jobs, days=days, seed=seed, objects=objects, **options)
-        with acting_as(self.actor):
+        with acting_as(self.actor, origin=self.origin):
             return seed_demo(self.db, chosen, store=self.store if objects else None)
 
     def summary(self) -> Summary:

@@ -4,8 +4,10 @@ open between calls, ``wb.stats`` bound to the analytics functions, and audit ver
 
 from __future__ import annotations
 
+import getpass
 import importlib
 import inspect
+import socket
 import sys
 import types
 from pathlib import Path
@@ -122,6 +124,8 @@ def test_each_write_records_the_workbench_actor(wb: Workbench, url: str, home: P
         as_ada.users.activate(bob.id)
     actors = [(row.action, row.actor_id) for row in wb.audit.trail("user", bob.id)]
     assert actors == [("user.created", ada.id), ("user.deactivated", None), ("user.activated", ada.id)]
+    created = wb.audit.trail("user", bob.id)[0].details
+    assert created["workbench"] == {"os_user": getpass.getuser(), "host": socket.gethostname()}
     with pytest.raises(NotFoundError):
         stratlogic.open(url, actor="nobody")
 
