@@ -82,6 +82,13 @@ def test_base_seed_twice_changes_nothing_and_hashes_with_argon2id(db: Database, 
     assert verify(db).ok
 
 
+def test_base_seed_records_no_change_for_configuration_at_its_defaults(db: Database) -> None:
+    seed_defaults(db)
+    with db.unit_of_work(readonly=True) as uow:
+        actions = [row.action for row in uow.session.scalars(select(AuditLog).order_by(AuditLog.id))]
+    assert actions == ["user.created"]  # the config rows hold the defaults: nothing changed, nothing audited
+
+
 def test_generated_password_goes_to_a_0600_file_when_nobody_watches(db: Database, settings: Settings) -> None:
     result = seed_defaults(db, interactive=False)
     path = password_file(settings)
