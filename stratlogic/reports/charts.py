@@ -370,7 +370,7 @@ def span(since: datetime, until: datetime, tz: str) -> str:
 def exported(result: object | None) -> Styler:
     """What an export wrote (an ``ExportResult``): one row per file with rows, size and sha256."""
     if result is None:
-        return pd.DataFrame({"file": []}).style.set_caption("Nothing exported (export_format is 'none')")
+        return pd.DataFrame().style.set_caption("Nothing exported (export_format is 'none')")
     files = getattr(result, "files", ())
     frame = pd.DataFrame({"file": [str(f.path) for f in files], "rows": [f.rows for f in files],
                           "bytes": [f.bytes for f in files], "sha256": [f.sha256 for f in files]})

@@ -187,3 +187,16 @@ def test_volume_legend_title_can_be_named() -> None:
     frame = pd.DataFrame({"bucket": _days(1), "key": ["user.created"], "events": [2]})
     legend = charts.volume(frame, title="t", legend="Action").axes.get_legend()
     assert legend is not None and legend.get_title().get_text() == "Action"
+
+
+def test_exported_lists_the_files_an_export_wrote() -> None:
+    from types import SimpleNamespace
+
+    written = SimpleNamespace(path="out/jobs.csv", rows=1234, bytes=4096, sha256="ab" * 32)
+    result = SimpleNamespace(kind="jobs", fmt="csv", rows=1234, files=(written,))
+    html = charts.exported(result).to_html()
+    assert "Exported jobs as csv: 1,234 rows" in html and "out/jobs.csv" in html and "ab" * 32 in html
+    assert "Bytes (KiB)" in html
+    nothing = charts.exported(None).to_html()
+    assert "Nothing exported (export_format is 'none')" in nothing
+    assert "<td" not in nothing
