@@ -220,7 +220,8 @@ def queue_health(db: Database, *, now: datetime | None = None, owner: FilterValu
     oldest = type_coerce(func.min(case((queued, J.created_at))), UTCDateTime())  # aware UTC, both engines
     [row] = fetch(db, select(_count(queued), _count(ready), oldest,
                              _count(and_(J.status == JobStatus.RUNNING, J.lease_expires_at < at)))
-                  .where(*job_filters(owner=owner, kind=kind, domain=domain)))
+                  .where(J.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),  # the status index: live jobs only
+                         *job_filters(owner=owner, kind=kind, domain=domain)))
     waiting, claimable, first, expired = row
     age = round((moment - first).total_seconds(), 3) if first is not None else None
     return frame([(waiting, claimable, first, age, expired)],

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from stratlogic.analytics import audit as stats
 from stratlogic.db import Database
@@ -110,7 +110,26 @@ def test_after_hours_in_a_zone_and_on_weekends(db: Database, ids: list[int]) -> 
 
 def test_chain_status_verifies_in_one_process(db: Database, ids: list[int]) -> None:
     [row] = rows(stats.chain_status(db))
-    assert row[:5] == (True, 8, ids[-1], row[3], pd.NA) and len(row[3]) == 64
+    assert row[:3] == (True, 8, ids[-1]) and len(row[3]) == 64 and pd.isna(row[4]) and row[7] == ids[0]
+    recent = stats.chain_status(db, since="2026-10-25").iloc[0]
+    assert (recent["ok"], recent["rows_checked"], recent["first_id"], recent["tail_hash"]) == (True, 5, ids[3], row[3])
+    assert stats.chain_status(db, since="2026-11-01")["rows_checked"].item() == 0
+
+
+GUARDS = {"postgresql": "DROP TRIGGER audit_logs_no_update_delete ON audit_logs",
+          "sqlite": "DROP TRIGGER audit_logs_no_update"}
+
+
+def test_chain_status_names_the_first_bad_row(db: Database, ids: list[int]) -> None:
+    with db.engine.begin() as conn:  # someone with database access edits a row behind the trail's back
+        conn.execute(text(GUARDS[db.dialect]))
+        conn.execute(text("UPDATE audit_logs SET action = 'user.updated' WHERE id = :id"), {"id": ids[5]})
+    whole = stats.chain_status(db).iloc[0]
+    assert (whole["ok"], whole["first_bad_id"], whole["rows_checked"]) == (False, ids[5], 5)
+    assert str(ids[5]) in whole["message"] and pd.isna(whole["tail_id"])
+    recent = stats.chain_status(db, since="2026-10-26").iloc[0]
+    assert (recent["ok"], recent["first_bad_id"]) == (False, ids[5])
+    assert stats.chain_status(db, since="2026-10-26T09:15").iloc[0]["ok"]  # after the edited row: not checked
 
 
 def test_empty_window(db: Database, ids: list[int]) -> None:
