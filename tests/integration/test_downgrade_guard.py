@@ -65,7 +65,7 @@ def test_too_many_steps_names_how_many_there_are(settings: Settings) -> None:
     assert str(caught.value) == f"cannot go down 99 steps: the database is {above} revisions above base"
     assert migrate.downgrade_plan(settings, "head").revisions == []  # already there: nothing to undo
     migrate.downgrade(settings, steps=1, yes=True)
-    with pytest.raises(MigrationError, match="cannot downgrade to 'head': the database is at .*not above it"):
+    with pytest.raises(MigrationError, match=r"cannot downgrade to 'head': the database is at .*not above it"):
         migrate.downgrade_plan(settings, "head")
 
 
