@@ -60,9 +60,10 @@ def test_a_store_of_another_database_is_refused_for_writes_and_fixes(db: Databas
     assert owner is not None and owner.installation_id == installation_id(db)
     assert owner.database == db.settings.safe_url
     theirs = new_job(other)
-    calls: dict[str, Callable[[], object]] = {"store_artifact": lambda: store_artifact(other, store, theirs, HTML, "b.html"),
-                                              "reconcile --fix": lambda: reconcile(other, store, fix=True, grace=timedelta(0)),
-                                              "reconcile": lambda: reconcile(other, store)}
+    calls: dict[str, Callable[[], object]] = {
+        "store_artifact": lambda: store_artifact(other, store, theirs, HTML, "b.html"),
+        "reconcile --fix": lambda: reconcile(other, store, fix=True, grace=timedelta(0)),
+        "reconcile": lambda: reconcile(other, store)}
     for name, call in calls.items():
         with pytest.raises(StorageError) as caught:
             call()
