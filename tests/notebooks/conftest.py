@@ -83,16 +83,19 @@ def seeded_db(seeded: Place) -> Iterator[Database]:
     database.dispose()
 
 
-def execute(name: str, place: Place, out: Path, parameters: Mapping[str, Any] | None = None) -> Any:
-    """Run ``notebooks/NAME.ipynb`` with papermill in a kernel of this interpreter with the place's environment."""
+def execute(name: str, place: Place, out: Path, parameters: Mapping[str, Any] | None = None, *,
+            env: Mapping[str, str] | None = None) -> Any:
+    """Run ``notebooks/NAME.ipynb`` with papermill in a kernel of this interpreter with the place's environment
+    (plus ``env``)."""
     import papermill
 
     from stratlogic.reports._kernel import kernel_manager_class
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    manager = kernel_manager_class({**place.env, **(env or {})})
     papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters=dict(parameters or {}),
-                               cwd=str(place.folder), kernel_manager_class=kernel_manager_class(place.env),
-                               progress_bar=False, log_output=False, execution_timeout=240)
+                               cwd=str(place.folder), kernel_manager_class=manager, progress_bar=False,
+                               log_output=False, execution_timeout=240)
     return nbformat.read(out, as_version=4)
 
 

@@ -6,6 +6,7 @@ No kernel here: the panel is built in this process over the seeded database, as 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import ipywidgets
@@ -17,7 +18,7 @@ from stratlogic.errors import ValidationError
 from stratlogic.reports import charts, widgets
 from stratlogic.reports.params import ReportParameters, load_spec, resolve
 from stratlogic.workbench import Workbench
-from tests.notebooks.conftest import NOTEBOOKS, Place
+from tests.notebooks.conftest import NOTEBOOKS, Place, execute
 
 pytestmark = pytest.mark.sqlite
 
@@ -154,3 +155,14 @@ def test_a_kernel_a_person_drives_shows_widgets_and_a_scheduled_one_does_not() -
         client.stop_channels()
         manager.shutdown_kernel(now=True)
     assert seen == {True: "True", False: "False"}
+
+
+@pytest.mark.slow
+def test_in_a_kernel_with_widgets_on_the_last_cell_shows_the_panel(seeded: Place, tmp_path: Path) -> None:
+    done = execute("05_audit_report", seeded, tmp_path / "05.ipynb", env={widgets.FORCE_ENV: "1"})
+    last = [cell for cell in done.cells if cell.cell_type == "code"][-1]
+    assert [o["output_type"] for o in last.outputs] == ["execute_result"]
+    assert "application/vnd.jupyter.widget-view+json" in last.outputs[0]["data"]
+    assert "ReportPanel" in last.outputs[0]["data"]["text/plain"]
+    errors = [o for cell in done.cells if cell.cell_type == "code" for o in cell.outputs if o["output_type"] == "error"]
+    assert errors == []
