@@ -58,7 +58,7 @@ wb
 
 # %%
 volume = wb.stats.audit_volume(by=p.by, group=p.group, **window, **filters)
-security = wb.stats.security_changes(actor=filters["actor"], **window)  # users, roles, passwords, config: any action
+security = wb.stats.security_changes(actor=filters["actor"], **window)
 after_hours = wb.stats.after_hours(start=p.workday_start, end=p.workday_end, **window, **filters)
 chain = wb.stats.chain_status()
 
@@ -87,7 +87,9 @@ charts.table(resources, caption="Most changed records")
 # %% [markdown]
 # ## Security changes
 #
-# Users created, changed or deactivated, roles, logins refused, configuration: every such row in the window.
+# Users created, deleted, activated or deactivated, role and password changes, prunes and restores of the
+# trail, and changes to security settings (retention, allowed content types, size limit, proxy): every such
+# row in the window, whatever the actions filter says.
 
 # %%
 charts.table(security, caption="Security-relevant changes", tz=p.tz)
