@@ -73,7 +73,7 @@ charts.table(by_type, caption="Artifacts per content type", labels={"key": "Cont
 # ## Sizes
 
 # %%
-charts.histogram(wb.stats.artifact_sizes(**window, **filters), "bin", "artifacts", title="Artifact sizes", xlabel="Size (bytes, binned)")
+charts.histogram(wb.stats.artifact_sizes(**window, **filters), "bin", "artifacts", title="Artifact sizes", xlabel="Size (binned)")
 
 # %%
 charts.histogram(wb.stats.artifacts_per_job(**window, **filters), "artifacts", "jobs", title="Artifacts per job",

@@ -53,6 +53,7 @@ _BYTE_UNITS = (("B", 1), ("KiB", 1024), ("MiB", 1024**2), ("GiB", 1024**3), ("Ti
 _STATUS_COLOURS = {"completed": "#2e7d32", "failed": "#c62828", "cancelled": "#9e9e9e", "running": "#1565c0",
                    "queued": "#ef6c00", "pending": "#fbc02d"}
 _SIZE = (9.0, 3.6)
+_LEGEND_MAX = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,11 +143,11 @@ def volume(frame: pd.DataFrame, *, title: str, value: str | None = None, group: 
     figure, axes = _figure(title)
     if frame.empty:
         return _empty(axes)
-    table = frame.pivot_table(index="bucket", columns=group, values=value, aggfunc="sum", fill_value=0)
-    table = table[table.sum().sort_values(ascending=False).index]
+    table = _largest_groups(frame.pivot_table(index="bucket", columns=group, values=value, aggfunc="sum",
+                                              fill_value=0))
     times = _local_times(pd.Series(table.index), tz)
     width = _bar_width(times)
-    bottom = pd.Series(0.0, index=range(len(times))).to_numpy()
+    bottom = np.zeros(len(times))
     for name in table.columns:
         heights = table[name].to_numpy(dtype=float)
         axes.bar(times, heights, width=width, bottom=bottom, align="edge", label=str(name),
@@ -157,6 +158,17 @@ def volume(frame: pd.DataFrame, *, title: str, value: str | None = None, group: 
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     _time_axis(axes, _zone(frame["bucket"], tz))
     return Chart(figure)
+
+
+def _largest_groups(table: pd.DataFrame, keep: int = _LEGEND_MAX) -> pd.DataFrame:
+    """Columns largest total first; beyond ``keep`` of them the rest are summed as ``other`` (a legend of 40
+    actors helps nobody)."""
+    table = table[table.sum().sort_values(ascending=False).index]
+    if len(table.columns) <= keep:
+        return table
+    kept = table.iloc[:, : keep - 1].copy()
+    kept["other"] = table.iloc[:, keep - 1:].sum(axis=1)
+    return kept
 
 
 def _bar_width(times: pd.DatetimeIndex) -> float:

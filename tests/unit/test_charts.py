@@ -200,3 +200,14 @@ def test_exported_lists_the_files_an_export_wrote() -> None:
     nothing = charts.exported(None).to_html()
     assert "Nothing exported (export_format is 'none')" in nothing
     assert "<td" not in nothing
+
+
+def test_volume_sums_groups_beyond_eight_as_other() -> None:
+    frame = pd.DataFrame({"bucket": list(_days(1)) * 12, "key": [f"actor{i:02d}" for i in range(12)],
+                          "events": range(1, 13)})
+    legend = charts.volume(frame, title="t").axes.get_legend()
+    assert legend is not None
+    names = [t.get_text() for t in legend.get_texts()]
+    assert names == ["actor11", "actor10", "actor09", "actor08", "actor07", "actor06", "actor05", "other"]
+    heights = [p.get_height() for p in charts.volume(frame, title="t").axes.patches]
+    assert heights[-1] == 1 + 2 + 3 + 4 + 5 and sum(heights) == sum(range(1, 13))
