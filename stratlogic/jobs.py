@@ -70,6 +70,10 @@ def cleanup(database: Database, older_than: datetime, *, statuses: Sequence[JobS
                 ScrapingJob.status.in_(wanted), ScrapingJob.finished_at < older_than).group_by(ScrapingJob.status))
             counts = {str(getattr(status, "value", status)): n for status, n in rows}
         return CleanupReport(True, counts, 0)
+    if store is not None:
+        from stratlogic.storage.identity import claim_store
+
+        claim_store(database, store)  # another database's store: refused before any row is deleted
     deleted: dict[str, int] = {}
     batches = 0
     while True:

@@ -10,13 +10,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from stratlogic.config import Settings, load_settings
 from stratlogic.db import Database
 from stratlogic.errors import StorageError
-from stratlogic.models import AuditLog
+from stratlogic.jobs import cleanup
+from stratlogic.models import AuditLog, JobStatus, ScrapingJob, utcnow
 from stratlogic.repositories import UserRepository
+from stratlogic.repositories.jobs import JobRepository
 from stratlogic.seed import reset, seed_defaults
 from stratlogic.seed.base import ADMIN_USERNAME, password_file
 from stratlogic.storage import ArtifactStore, delete_artifact, reconcile, store_artifact, store_from_settings
@@ -75,6 +77,19 @@ def test_a_store_of_another_database_is_refused_for_writes_and_fixes(db: Databas
     assert reconcile(db, store, fix=True).findings == []
     delete_artifact(db, store, mine.id)  # the owner still writes
     assert not store.exists(mine.object_key)
+
+
+def test_a_job_cleanup_through_another_database_s_store_deletes_nothing(db: Database, other: Database,
+                                                                        store: ArtifactStore) -> None:
+    store_artifact(db, store, new_job(db), HTML, "a.html")
+    new_job(other)
+    with other.unit_of_work() as uow:
+        uow.session.execute(update(ScrapingJob).values(status=JobStatus.COMPLETED,
+                                                      finished_at=utcnow() - timedelta(days=1)))
+    with pytest.raises(StorageError, match="belongs to database"):
+        cleanup(other, utcnow(), dry_run=False, store=store)
+    with other.unit_of_work(readonly=True) as uow:
+        assert JobRepository(uow).count() == 1
 
 
 def test_default_store_is_per_database(tmp_path: Path) -> None:
