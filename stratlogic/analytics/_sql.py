@@ -140,8 +140,8 @@ def local_clock(dialect: str, column: Any, window: Window) -> tuple[ColumnElemen
     return func.time(local), case((weekday == 0, 7), else_=weekday)
 
 
-def percentile_statements(dialect: str, values: Mapping[str, Any], source: Any,
-                          where: Sequence[Any]) -> list[Select[Any]]:
+def percentile_statements(dialect: str, values: Mapping[str, Any], source: Any, where: Sequence[Any], *,
+                          maximum: bool = False) -> list[Select[Any]]:
     """Statements whose rows hold, per named value, its count and what ``percentiles_of`` needs.
 
     One statement on PostgreSQL (``percentile_cont`` ignores NULLs, so several values share one scan);
@@ -152,8 +152,8 @@ def percentile_statements(dialect: str, values: Mapping[str, Any], source: Any,
         for prefix, value in values.items():
             columns += [func.count(value).label(f"{prefix}n"),
                         func.percentile_cont(literal(list(PERCENTILES), _float_array()))
-                        .within_group(cast(value, Float)).label(f"{prefix}p"),
-                        func.max(value).label(f"{prefix}max")]
+                        .within_group(value).label(f"{prefix}p")]
+            columns += [func.max(value).label(f"{prefix}max")] if maximum else []
         return [select(*columns).select_from(source).where(*where)]
     return [_ranked_percentiles(prefix, value, source, where) for prefix, value in values.items()]
 
@@ -192,14 +192,14 @@ def percentiles_of(rows: Sequence[Any], prefix: str) -> Percentiles:
     if n == 0:
         return Percentiles(0, [math.nan] * len(PERCENTILES), None)
     if f"{prefix}p" in mapping:
-        return Percentiles(n, [float(v) for v in mapping[f"{prefix}p"]], mapping[f"{prefix}max"])
+        return Percentiles(n, [float(v) for v in mapping[f"{prefix}p"]], mapping.get(f"{prefix}max"))
     values = []
     for k, p in enumerate(PERCENTILES):
         position = (n - 1) * p
         low, high = float(mapping[f"{prefix}lo{k}"]), mapping[f"{prefix}hi{k}"]
         fraction = position - math.floor(position)
         values.append(low if high is None else low + fraction * (float(high) - low))
-    return Percentiles(n, values, mapping[f"{prefix}max"])
+    return Percentiles(n, values, mapping.get(f"{prefix}max"))
 
 
 def fetch(db: Database, statement: Any) -> list[Any]:

@@ -86,7 +86,8 @@ def artifact_size_percentiles(db: Database, *, since: Moment = "-30d", until: Mo
                               domain: FilterValue = None) -> pd.DataFrame:
     """One row: ``artifacts``, ``p50``, ``p90``, ``p95``, ``p99`` (bytes, interpolated), ``max`` (bytes)."""
     where = _where(since, until, tz, content_type=content_type, bucket=bucket, job=job, owner=owner, domain=domain)
-    [rows] = fetch_all(db, percentile_statements(db.dialect, {"size": A.size_bytes}, A.__table__, where))
+    statements = percentile_statements(db.dialect, {"size": A.size_bytes}, A.__table__, where, maximum=True)
+    [rows] = fetch_all(db, statements)
     found = percentiles_of(rows, "size")
     return frame([(found.n, *found.points, found.maximum)],
                  [("artifacts", "int64"), *((f"p{round(p * 100)}", "float64") for p in PERCENTILES),
