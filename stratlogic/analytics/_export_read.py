@@ -25,6 +25,7 @@ import queue
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -52,13 +53,29 @@ _SESSION = ("SET jit = off", "SET max_parallel_workers_per_gather = 0")
 
 @dataclass
 class Snapshot:
-    """What one snapshot holds: the row count, the chain's tail, and the rows as batches."""
+    """What one snapshot holds: the row count and the chain's tail (being read while the rows stream), and
+    the rows as batches."""
 
-    count: int
-    tail: tuple[int, str] | None
+    counted: Future[tuple[int, tuple[int, str] | None]]
     batches: Iterator[pa.RecordBatch]
     conditions: list[Condition]
     source: Source
+
+    @property
+    def count(self) -> int:
+        """``COUNT(*)`` of the export's rows in this snapshot."""
+        return self.counted.result()[0]
+
+    @property
+    def tail(self) -> tuple[int, str] | None:
+        """The audit chain's last id and hash in this snapshot."""
+        return self.counted.result()[1]
+
+
+def _done(count: int, tail: tuple[int, str] | None) -> Future[tuple[int, tuple[int, str] | None]]:
+    future: Future[tuple[int, tuple[int, str] | None]] = Future()
+    future.set_result((count, tail))
+    return future
 
 
 @contextlib.contextmanager
@@ -139,13 +156,18 @@ def _pg_snapshot(db: Database, source: Source, since: datetime, until: datetime,
                 conn.execute(text(_set_config_sql(list(settings))), binds)
             snapshot = str(conn.execute(text("SELECT pg_export_snapshot()")).scalar_one())
             counting = f"SELECT count(*) FROM {source.table} WHERE {where}"  # noqa: S608 (our names, _pg_where)
-            count = int(conn.execute(text(counting)).scalar_one())
-            tail = _tail(conn)
-            batches = _adbc_batches(db, snapshot, settings, _pg_select(source, where), source)
-            try:
-                yield Snapshot(count, tail, batches, found, source)
-            finally:
-                batches.close()  # type: ignore[attr-defined]
+
+            def count() -> tuple[int, tuple[int, str] | None]:
+                return int(conn.execute(text(counting)).scalar_one()), _tail(conn)
+
+            # The count runs on its own backend while the rows stream (this connection is used by nothing else
+            # until the pool is shut down, which waits for it).
+            with ThreadPoolExecutor(1, thread_name_prefix="export-count") as pool:
+                batches = _adbc_batches(db, snapshot, settings, _pg_select(source, where), source)
+                try:
+                    yield Snapshot(pool.submit(count), batches, found, source)
+                finally:
+                    batches.close()  # type: ignore[attr-defined]
 
 
 def _libpq_url(db: Database) -> str:
@@ -252,7 +274,7 @@ def _sqlite_snapshot(db: Database, source: Source, since: datetime, until: datet
         query = select(*(table.c[c.name] for c in source.columns)).where(*where)
         result = conn.execute(query)
         try:
-            yield Snapshot(count, tail, _sqlite_batches(result.cursor, source), found, source)
+            yield Snapshot(_done(count, tail), _sqlite_batches(result.cursor, source), found, source)
         finally:
             result.close()
 
