@@ -21,7 +21,8 @@ SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
 
 def nbval(place: Place, names: list[str]) -> subprocess.CompletedProcess[str]:
     """Run nbval on the named notebooks with the place's environment; returns the finished process."""
-    command = [python(), "-m", "pytest", "--nbval-lax", "--nbval-sanitize-with", str(SANITIZE),
+    command = [python(), "-m", "pytest", "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=240",
+               "--nbval-sanitize-with", str(SANITIZE),
                "-p", "no:cacheprovider", "-q", "-o", "addopts=", "--rootdir", str(ROOT),
                *[str(NOTEBOOKS / f"{name}.ipynb") for name in names]]
     return subprocess.run(command, cwd=place.folder, env=place.env, capture_output=True, text=True, timeout=600,
