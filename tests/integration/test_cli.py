@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -172,7 +174,8 @@ def test_audit_commands_verify_checkpoint_and_list(env: dict[str, str], tmp_path
         assert run_cli("config", "set", "jobs.lease_seconds", value, env=env).returncode == 0
     listed = [json.loads(line) for line in run_cli("audit", "list", "--json", env=env).stdout.splitlines()]
     assert [row["action"] for row in listed] == ["config.set", "config.set"]
-    assert listed[1]["details"] == {"old": 600, "new": 700}
+    assert listed[1]["details"] == {"old": 600, "new": 700, "cli": {"os_user": getpass.getuser(),
+                                                                    "host": socket.gethostname()}}
     point = tmp_path / "checkpoint.json"
     assert run_cli("audit", "checkpoint", "--out", str(point), env=env).returncode == 0
     verified = run_cli("audit", "verify", "--checkpoint", str(point), "--json", env=env)
