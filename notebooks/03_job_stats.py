@@ -27,7 +27,7 @@ statuses: list[str] = []  # job statuses to keep (empty: all)
 owners: list[str] = []  # job owners to keep, usernames or ids (empty: all)
 kinds: list[str] = []  # job kinds to keep (empty: all)
 domains: list[str] = []  # target domains to keep (empty: all)
-export_format: Literal["parquet", "csv", "xlsx", "none"] = "none"  # data file of the jobs to keep beside the report
+export_format: Literal["parquet", "csv", "xlsx", "none"] = "none"  # jobs data file kept beside the report
 output_dir: str = "."  # folder the exported file goes to
 
 # %%
@@ -54,7 +54,8 @@ wb
 # ## Headline numbers
 
 # %% tags=["kpis"]
-charts.kpis(wb.stats.job_summary(**window, **filters), caption=f"Jobs, {charts.span(window['since'], window['until'], p.tz)}")
+charts.kpis(wb.stats.job_summary(**window, **filters),
+            caption=f"Jobs, {charts.span(window['since'], window['until'], p.tz)}")
 
 # %% [markdown]
 # ## Volume and throughput
@@ -97,7 +98,8 @@ charts.table(wb.stats.job_breakdown(field="domain", **window, **filters), captio
 # ## Retries and errors
 
 # %%
-charts.histogram(wb.stats.job_attempts(**window, **filters), "attempts", "jobs", title="Attempts per job", xlabel="Attempts (count)")
+charts.histogram(wb.stats.job_attempts(**window, **filters), "attempts", "jobs", title="Attempts per job",
+                 xlabel="Attempts (count)")
 
 # %%
 charts.table(wb.stats.job_errors(limit=10, **window, **filters), caption="Most frequent errors")

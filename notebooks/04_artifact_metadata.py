@@ -26,7 +26,7 @@ owners: list[str] = []  # owners of the jobs that stored them, usernames or ids 
 domains: list[str] = []  # target domains of those jobs (empty: all)
 metadata_key: str = "language"  # metadata key whose most common values are listed
 top: int = 10  # how many values, errors or duplicates to list
-export_format: Literal["parquet", "csv", "xlsx", "none"] = "none"  # data file of the artifacts to keep beside the report
+export_format: Literal["parquet", "csv", "xlsx", "none"] = "none"  # artifacts data file kept beside the report
 output_dir: str = "."  # folder the exported file goes to
 
 # %%
@@ -73,7 +73,8 @@ charts.table(by_type, caption="Artifacts per content type", labels={"key": "Cont
 # ## Sizes
 
 # %%
-charts.histogram(wb.stats.artifact_sizes(**window, **filters), "bin", "artifacts", title="Artifact sizes", xlabel="Size (binned)")
+charts.histogram(wb.stats.artifact_sizes(**window, **filters), "bin", "artifacts", title="Artifact sizes",
+                 xlabel="Size (binned)")
 
 # %%
 charts.histogram(wb.stats.artifacts_per_job(**window, **filters), "artifacts", "jobs", title="Artifacts per job",
@@ -97,7 +98,8 @@ charts.table(wb.stats.metadata_top_values(p.metadata_key, limit=p.top, **window,
 # ## Stored more than once
 
 # %%
-charts.table(wb.stats.duplicate_artifacts(**window, **filters), caption="Same content (sha256) stored more than once", limit=p.top)
+charts.table(wb.stats.duplicate_artifacts(**window, **filters), caption="Same content (sha256) stored more than once",
+             limit=p.top)
 
 # %% [markdown]
 # ## Export

@@ -30,7 +30,7 @@ resource_types: list[str] = []  # resource types to keep, e.g. user, job (empty:
 workday_start: str = "08:00"  # working hours start (local time in tz), for the after-hours list
 workday_end: str = "18:00"  # working hours end (local time in tz)
 top: int = 10  # how many actors and resources to list
-export_format: Literal["parquet", "csv", "xlsx", "none"] = "none"  # data file of the audit rows to keep beside the report
+export_format: Literal["parquet", "csv", "xlsx", "none"] = "none"  # audit rows data file kept beside the report
 output_dir: str = "."  # folder the exported file goes to
 
 # %%
