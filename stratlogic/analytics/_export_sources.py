@@ -2,30 +2,30 @@
 
 The column types are declared here, not inferred from the first rows: an empty window, a column that
 starts with NULLs or SQLite's untyped values must give the same schema as a full PostgreSQL export.
-Filters are validated by the rules the repositories apply (known names only, text without NUL or lone
-surrogates, at most 10,000 values, 64-bit ids, statuses and actions from their closed lists) and turned
-into one WHERE clause that both the row query and its ``COUNT(*)`` use.
+Filters are validated by the repositories' parser (known names only; values of the column's type: text
+without NUL or lone surrogates, ids within the column's width, statuses from their closed list; at most
+10,000 values) and become one WHERE clause that both the row query and its ``COUNT(*)`` use.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
+from sqlalchemy.orm import InstrumentedAttribute
 
+from stratlogic.analytics._filters import listed
 from stratlogic.errors import InvalidFilterError, ValidationError
-from stratlogic.models.audit_rules import AuditAction
-from stratlogic.models.enums import JobStatus
+from stratlogic.models import Artifact, AuditLog, ScrapingJob, User
+from stratlogic.repositories.filters import field_for, parse_filters
 
 Kind = Literal["audit", "jobs", "artifacts"]
 KINDS: tuple[Kind, ...] = ("audit", "jobs", "artifacts")
 ValueKind = Literal["text", "id", "user", "status", "action"]
-#: As in the repositories' filters: each value is a bound parameter, PostgreSQL takes 65,535 per statement.
-MAX_VALUES = 10_000
-_MIN_ID, _MAX_ID = -(2**63), 2**63 - 1
 UTC_US = pa.timestamp("us", tz="UTC")
 
 
@@ -125,62 +125,51 @@ class Condition:
 
 
 def parse_conditions(source: Source, filters: Mapping[str, object] | None) -> list[Condition]:
-    """Validate ``{"action": ["user.created", ...], "actor": "ada"}``; a scalar counts as a one-value list."""
+    """Validate ``{"action": ["user.created", ...], "actor": "ada"}``; a scalar counts as a one-value list.
+
+    Values go through the repositories' filter parser (``stratlogic.repositories.filters``), under the
+    filter's own name, so an export refuses exactly what the statistics, the repositories and the CLI refuse.
+    """
     known = {f.name: f for f in source.filters}
     conditions = []
     for name, raw in (filters or {}).items():
         if name not in known:
             raise InvalidFilterError(f"unknown filter {name!r} for {source.kind} exports", field=name, allowed=known)
-        if raw is None:
+        items = listed(name, raw)
+        if items is None:
             continue
-        items = list(raw) if isinstance(raw, list | tuple | set | frozenset) else [raw]
         if not items:
-            raise ValidationError(f"filter {name}: give at least one value")
-        if len(items) > MAX_VALUES:
-            raise ValidationError(f"filter {name}: {len(items)} values, more than the {MAX_VALUES} one filter takes")
+            raise ValidationError(f"{name}: give at least one value")
         spec = known[name]
-        conditions.append(Condition(spec, tuple(_value(spec, item) for item in items)))
+        conditions.append(Condition(spec, tuple(_values(source, spec, items))))
     return conditions
 
 
-def _value(spec: FilterSpec, value: object) -> str | int:
-    """One filter value checked against its kind; the message names the filter, the value and what fits."""
-    if spec.kind == "id" or (spec.kind == "user" and _looks_like_id(value)):
-        return _id(spec.name, value)
-    text = _text_value(spec.name, value)
-    if spec.kind == "status" and text not in {s.value for s in JobStatus}:
-        raise ValidationError(f"filter status: {text!r} is not a job status; use one of "
-                              f"{', '.join(s.value for s in JobStatus)}")
-    if spec.kind == "action" and text not in {a.value for a in AuditAction}:
-        raise ValidationError(f"filter action: {text!r} is not an audit action (see docs/audit.md for the list)")
-    return text
+def _values(source: Source, spec: FilterSpec, items: list[Any]) -> list[str | int]:
+    """The values checked against their column; a user filter takes ids and usernames (lowercased)."""
+    if spec.kind != "user":
+        return _parsed(source, spec.name, _COLUMNS[spec.column], items)
+    if any(isinstance(item, bool) or not isinstance(item, int | str) for item in items):
+        raise ValidationError(f"{spec.name}: {items!r} is not a username or a user id (or a list of them)")
+    ids = [item for item in items if isinstance(item, int) or item.strip().lstrip("-").isdigit()]
+    names = [item.strip().lower() for item in items if isinstance(item, str) and item not in ids]
+    return [*(_parsed(source, spec.name, _COLUMNS[spec.column], ids) if ids else []),
+            *(_parsed(source, spec.name, User.username, names) if names else [])]
 
 
-def _looks_like_id(value: object) -> bool:
-    return (isinstance(value, int) and not isinstance(value, bool)) or (
-        isinstance(value, str) and value.strip().lstrip("-").isdigit())
+def _parsed(source: Source, name: str, column: InstrumentedAttribute[Any], items: list[Any]) -> list[Any]:
+    key = f"{name}__in"
+    [parsed] = parse_filters({key: items}, {name: field_for(name, column)}, source.kind, labels={key: name})
+    return [v.value if isinstance(v, enum.Enum) else v for v in parsed.value]
 
 
-def _id(name: str, value: object) -> int:
-    try:
-        number = int(str(value).strip()) if not isinstance(value, bool) else None
-    except ValueError:
-        number = None
-    if number is None or not _MIN_ID <= number <= _MAX_ID:
-        raise ValidationError(f"filter {name}: {value!r} is not a valid id (a 64-bit integer)")
-    return number
-
-
-def _text_value(name: str, value: object) -> str:
-    if not isinstance(value, str) or isinstance(value, bool):
-        raise ValidationError(f"filter {name}: {value!r} is not text")
-    if "\x00" in value:
-        raise ValidationError(f"filter {name}: {value!r} holds NUL, which no database stores")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(f"filter {name}: {value!r} holds a lone surrogate") from None
-    return value
+#: The model column behind each filter, for the repositories' parser (type, width, enum values).
+_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
+    "action": AuditLog.action, "actor_id": AuditLog.actor_id, "resource_type": AuditLog.resource_type,
+    "status": ScrapingJob.status, "owner_id": ScrapingJob.owner_id, "kind": ScrapingJob.kind,
+    "target_domain": ScrapingJob.target_domain, "content_type": Artifact.content_type, "bucket": Artifact.bucket,
+    "job_id": Artifact.job_id,
+}
 
 
 def user_names(conditions: Sequence[Condition]) -> set[str]:
