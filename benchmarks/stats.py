@@ -10,6 +10,8 @@ parsing the host out of the URL in SQL, and the total time of everything the thr
 
     STRATLOGIC_BENCH_STATS_URL=postgresql://postgres@127.0.0.1:5432/bench_1m \\
         PYTHONPATH=. .venv/bin/python -m benchmarks.stats [DAYS] [REPEAT]
+
+``STRATLOGIC_BENCH_STATS_SQLITE=PATH`` adds SQLite day buckets (UTC and a DST zone) on a seeded SQLite file.
 """
 
 from __future__ import annotations
@@ -229,6 +231,32 @@ def notebooks(db: Database, since: datetime, until: datetime) -> None:
           f"rows, {windowed:.1f}s): {total - chain + windowed:.1f}s")
 
 
+def _sqlite_rows(conn: Any, sql: str, bounds: tuple[str, str]) -> int:
+    return len(conn.execute(sql, bounds).fetchall())
+
+
+def sqlite_buckets(path: str) -> None:
+    """SQLite has no time zones: day buckets in UTC and in Europe/Paris (a CASE on the window's DST offsets)
+    beside hand-written ``date()`` groupings (the Paris one with a fixed offset, wrong across a DST change)."""
+    import sqlite3
+
+    settings = load_settings(home=Path.cwd(), database_url=f"sqlite:///{path}", log_level="WARNING")
+    db = Database.from_settings(settings)
+    with sqlite3.connect(path) as conn:
+        until = datetime.fromisoformat(conn.execute("SELECT max(created_at) FROM scraping_jobs").fetchone()[0])
+        until = until.replace(tzinfo=UTC) + timedelta(seconds=1)
+        since = until - timedelta(days=90)
+        bounds = (f"{since:%Y-%m-%d %H:%M:%S}", f"{until:%Y-%m-%d %H:%M:%S}")
+        where = "created_at >= ? AND created_at < ?"
+        print(f"SQLite {path}: job_volume by day over 90 days")
+        for tz, modifier in (("UTC", ""), ("Europe/Paris", ", '+1 hours'")):
+            sql = f"SELECT date(created_at{modifier}), status, count(*) FROM scraping_jobs WHERE {where} GROUP BY 1, 2"
+            ours = median_seconds(partial(an.job_volume, db, since=since, until=until, tz=tz), REPEAT)
+            theirs = median_seconds(partial(_sqlite_rows, conn, sql, bounds), REPEAT)
+            print(f"  {tz:14s} analytics {ours:7.3f}s  hand SQL {theirs:7.3f}s  {ours / theirs:5.2f}x")
+    db.dispose()
+
+
 def main() -> None:
     settings = load_settings(home=Path.cwd(), database_url=URL, log_level="WARNING")
     db = Database.from_settings(settings)
@@ -243,6 +271,9 @@ def main() -> None:
     pandas_way(db, since, until)
     notebooks(db, since, until)
     db.dispose()
+    if os.environ.get("STRATLOGIC_BENCH_STATS_SQLITE"):
+        print()
+        sqlite_buckets(os.environ["STRATLOGIC_BENCH_STATS_SQLITE"])
 
 
 if __name__ == "__main__":

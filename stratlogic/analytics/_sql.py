@@ -32,7 +32,7 @@ PERCENTILES = (0.5, 0.9, 0.95, 0.99)
 def seconds_between(dialect: str, start: Any, end: Any) -> ColumnElement[float]:
     """``end - start`` in seconds, as a float, on either engine."""
     if dialect == "postgresql":
-        return cast(func.extract("epoch", end - start), Float)
+        return func.date_part("epoch", end - start, type_=Float)  # double precision (extract gives numeric)
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
