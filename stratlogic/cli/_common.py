@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperOption
 
-from stratlogic.analytics.window import MAX_SPAN, parse_moment
 from stratlogic.config import Settings, get_settings
 from stratlogic.db import Database
 from stratlogic.errors import StratLogicError, ValidationError
@@ -109,6 +108,8 @@ def _shown(duration: timedelta) -> str:
 def parse_age_or_moment(text: str, flag: str, now: datetime | None = None) -> datetime:
     """A cut given to ``flag`` (``--older-than``): an age (``30d``: that long ago) or a moment of the window
     grammar (``-30d``, ``yesterday``, ``2026-01-01``, an ISO date-time)."""
+    from stratlogic.analytics.window import parse_moment  # the analytics package loads pandas: not for --help
+
     value = text.strip()
     if not _DURATION.match(value.lower()):
         return parse_moment(value, param=flag, now=now)
@@ -122,6 +123,8 @@ def parse_range(since: str | None, until: str | None, *, now: datetime | None = 
                 flags: tuple[str, str] = ("--since", "--until")) -> tuple[datetime | None, datetime | None]:
     """``--since``/``--until`` in the window grammar (either may be left open), checked as a window is:
     ``--since`` not in the future, before ``--until``, at most 100 years apart; errors name the flags."""
+    from stratlogic.analytics.window import MAX_SPAN, parse_moment  # loads pandas: not for --help
+
     reference = now or datetime.now(UTC)
     start = parse_moment(since, param=flags[0], now=reference) if since is not None else None
     end = parse_moment(until, param=flags[1], now=reference) if until is not None else None
