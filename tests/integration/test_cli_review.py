@@ -218,3 +218,14 @@ def test_artifacts_put_refuses_malformed_json_declared_as_json(env: dict[str, st
     assert invoke(env, "artifacts", "ls", "--json").stdout == ""  # nothing stored
     broken.write_bytes(b'{"items": [1, 2]}')
     assert invoke(env, "artifacts", "put", str(job), str(broken), "--type", "application/json").exit_code == 0
+
+
+def test_the_cli_starts_without_the_analytics_package() -> None:
+    """The window grammar lives in analytics, whose package loads pandas: the CLI imports it only when a
+    command parses a time, so --help answers at once."""
+    import subprocess
+    import sys
+
+    code = "import sys, stratlogic.cli; print(sorted({'pandas', 'stratlogic.analytics'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.strip() == "[]"
