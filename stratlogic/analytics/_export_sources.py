@@ -27,6 +27,11 @@ Kind = Literal["audit", "jobs", "artifacts"]
 KINDS: tuple[Kind, ...] = ("audit", "jobs", "artifacts")
 ValueKind = Literal["text", "id", "user", "status", "action"]
 UTC_US = pa.timestamp("us", tz="UTC")
+#: Columns with few distinct values, worth Parquet's dictionary encoding; for the others (ids, hashes, details,
+#: times) building a dictionary that overflows and is dropped cost CPU for nothing.
+REPEATED = frozenset({"actor_id", "action", "resource_type", "ip_address", "user_agent", "owner_id", "kind",
+                      "target_domain", "status", "priority", "attempt", "max_retries", "error_type", "claimed_by",
+                      "job_id", "bucket", "content_type"})
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from stratlogic.analytics._export_sources import REPEATED
+
 #: OWASP's list of characters that make a spreadsheet cell a formula.
 DANGEROUS_START = r"^[=+\-@\t\r]"
 #: Data rows per sheet: Excel's 1,048,576 rows less the header.
@@ -86,7 +88,8 @@ class ParquetOut:
 
     def __init__(self, sink: HashingFile, schema: pa.Schema, compression: str) -> None:
         self.sink = sink
-        self.writer = pq.ParquetWriter(sink, schema, compression=compression)
+        self.writer = pq.ParquetWriter(sink, schema, compression=compression,
+                                       use_dictionary=[name for name in schema.names if name in REPEATED])
 
     def write(self, batch: pa.RecordBatch) -> None:
         self.writer.write_batch(batch)
