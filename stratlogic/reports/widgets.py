@@ -23,6 +23,7 @@ import ipywidgets as widgets
 from IPython.display import display
 
 from stratlogic.errors import StratLogicError
+from stratlogic.reports import _types
 from stratlogic.reports.params import Param, ReportParameters, ReportSpec
 
 __all__ = ["FORCE_ENV", "ReportPanel", "explore", "interactive", "panel"]
@@ -147,15 +148,11 @@ def _control(param: Param, value: Any, options: Sequence[str] | None) -> widgets
 
 
 def _known_choices(name: str) -> list[str]:
-    """Closed sets the package defines: job statuses and audit actions (empty: any tag is accepted)."""
+    """The closed sets the parameter checks use (job statuses, audit actions); empty: any tag is accepted."""
     if name in ("status", "statuses"):
-        from stratlogic.models.enums import JobStatus
-
-        return [status.value for status in JobStatus]
+        return _types._statuses()
     if name in ("action", "actions"):
-        from stratlogic.models.audit_rules import AuditAction
-
-        return [action.value for action in AuditAction]
+        return _types._actions()
     return []
 
 
