@@ -19,9 +19,10 @@ from typing import Any
 import nbformat
 import pytest
 
-from stratlogic.config import Settings, load_settings
+from stratlogic.config import Settings
 from stratlogic.db import Database, migrate
 from stratlogic.seed import DemoOptions, seed_demo
+from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -48,8 +49,7 @@ class Place:
 
     def settings(self) -> Settings:
         """The same settings, given explicitly (this process's environment is left alone)."""
-        return load_settings(home=self.folder, database_url=self.url, admin_password=ADMIN_PASSWORD,
-                             artifact_store=f"file:{self.folder / 'artifacts'}")
+        return make_settings(self.url, self.folder, admin_password=ADMIN_PASSWORD)
 
     def database(self) -> Database:
         """A Database on the place (close it with ``dispose()``)."""
