@@ -11,9 +11,8 @@ import pytest
 from stratlogic.db import Database
 from stratlogic.errors import InvalidFilterError, ValidationError
 from stratlogic.models import JobStatus
-from stratlogic.repositories import AuditRepository, JobRepository, Repos, UserRepository
+from stratlogic.repositories import AuditRepository, JobRepository, Repos, UserRepository, filters
 from stratlogic.repositories import _filters as old_filters
-from stratlogic.repositories import filters
 
 
 def make_job(db: Database) -> int:
