@@ -17,6 +17,7 @@ is the chain's length at the snapshot.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import posixpath
@@ -291,6 +292,7 @@ def sidecar_document(request: ExportRequest, snapshot: Snapshot, result: ExportR
                   for f in result.files],
         "replaced": list(result.replaced),
         "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in snapshot.source.schema],
+        "arrow_schema": base64.b64encode(snapshot.source.schema.serialize().to_pybytes()).decode(),
         "package_version": str(stratlogic.__version__),
         "database": request.db.dialect,
         "audit_chain_tail": {"id": tail[0], "hash": tail[1]} if tail else None,

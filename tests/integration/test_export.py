@@ -7,6 +7,7 @@ exactly the cells a spreadsheet would run.
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import json
@@ -95,6 +96,7 @@ def test_parquet_round_trip_and_sidecar(db: Database, tmp_path: Path) -> None:
                               "sha256": sha256(out)}]
     assert meta["audit_chain_tail"] == {"id": rows[-1].id, "hash": rows[-1].hash}
     assert [f["name"] for f in meta["schema"]] == SOURCES["audit"].schema.names
+    assert pa.ipc.read_schema(pa.py_buffer(base64.b64decode(meta["arrow_schema"]))) == table.schema
     assert meta["window"]["since"] == result.since.isoformat() if result.since else False
     assert meta["package_version"] and meta["database"] == db.dialect
 
