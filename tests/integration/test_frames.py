@@ -78,3 +78,20 @@ def test_audit_frames_with_details_of_mixed_shapes_write_to_parquet(db: Database
     stored = dict(zip(configs["key"], configs["value"], strict=True))
     assert json.loads(stored["jobs.lease_seconds"]) == 60 and json.loads(stored["scraper.proxy_url"]) == "***"
     assert not (tmp_path / "config.parquet").read_bytes().count(b"s3cret")
+
+
+def test_frames_walk_a_nullable_sort_key_without_losing_or_repeating_rows(db: Database) -> None:
+    from stratlogic.repositories import JobRepository
+
+    with db.unit_of_work() as uow:
+        owner = UserRepository(uow).create("owner", "owner@example.com").id
+        jobs = JobRepository(uow)
+        made = [jobs.create(owner, f"j{i}", "https://example.com/").id for i in range(7)]
+        for job in made[::2]:
+            jobs.cancel(job)  # finished_at set on four jobs, NULL on three
+    with db.unit_of_work(readonly=True) as uow:
+        batches = list(JobRepository(uow).frames(sort="-finished_at", batch=2))
+    ids = [int(i) for batch in batches for i in batch["id"]]
+    assert sorted(ids) == made and len(ids) == len(set(ids))
+    finished = [int(i) for batch in batches for i in batch["id"] if i in made[::2]]
+    assert ids[:4] == finished  # NULLs sort last
