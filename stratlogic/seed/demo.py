@@ -31,6 +31,7 @@ from stratlogic.repositories.bulk import BulkWriter, deferred_indexes
 from stratlogic.repositories.config import DECLARED
 from stratlogic.seed._calendar import jobs_per_day
 from stratlogic.seed._days import Day, Plan, Setup, Stored, WireEvent, days
+from stratlogic.seed._identity import SeedIdentity
 from stratlogic.seed._lifecycle import JOB_COLUMNS, Policy
 from stratlogic.seed._people import make_people
 from stratlogic.seed._random import draw
@@ -38,7 +39,6 @@ from stratlogic.seed._rows import AUDIT_COLUMNS, DAY, HOUR, SECOND, Chain, micro
 from stratlogic.seed._vocab import DEMO_EMAIL_DOMAIN
 from stratlogic.seed.base import USER_COLUMNS, BaseSeedResult, discard_password_file, write_defaults
 from stratlogic.storage import ArtifactStore, store_from_settings
-from stratlogic.storage.identity import claim_store
 from stratlogic.storage.runs import RUN_METADATA, begin_run, end_run
 
 ARTIFACT_COLUMNS = ("id", "job_id", "bucket", "object_key", "filename", "content_type", "size_bytes", "sha256",
@@ -138,8 +138,7 @@ def seed_demo(database: Database, options: DemoOptions, *, interactive: bool = F
     """
     check(options)
     store = store or store_from_settings(database.settings)
-    if options.objects:
-        claim_store(database, store)  # before the seed's transaction: claiming may write the installation id
+    identity = SeedIdentity.claim(database, store, options.objects)  # before the first object is written
     started, (start, end) = time.perf_counter(), options.window()
     window = (moment(start), moment(end))
     out = _Output(progress, store, options.objects)
@@ -149,12 +148,15 @@ def seed_demo(database: Database, options: DemoOptions, *, interactive: bool = F
             out.run = begin_run(store, f"demo seed of {database.settings.safe_url}")
         with database.unit_of_work() as uow:
             _trail.lock(uow)
+            identity.check(uow)
             if has_demo_data(uow):
+                identity.record(uow)
                 return DemoResult(False, *window)
             deferred = (deferred_indexes(uow, BULK_MODELS, keep_indexes=(AuditLog,))
                         if options.jobs >= DEFER_INDEXES_FROM else nullcontext())
             with deferred, BulkWriter(uow) as writer:
                 chain = Chain(writer.reserve(AuditLog, 0), _trail.tail_hash(uow), _trail.audit_key(uow))
+                identity.write(writer, chain, start)
                 base = write_defaults(uow, writer, chain, start, interactive=interactive)
                 assert base.admin_id is not None
                 _generate(writer, chain, options, base.admin_id, out)
@@ -164,6 +166,7 @@ def seed_demo(database: Database, options: DemoOptions, *, interactive: bool = F
     except BaseException:
         discard_password_file(base)
         out.remove_objects()
+        identity.undo(database, store)
         raise
     finally:
         out.end()

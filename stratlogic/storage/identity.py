@@ -26,7 +26,7 @@ from stratlogic.storage.base import ArtifactStore
 
 INSTALLATION_KEY = "system.installation_id"
 MARKER = "stratlogic-store.json"
-_DESCRIPTION = "Which database this is (set once, at first need); artifact stores record it."
+INSTALLATION_DESCRIPTION = "Which database this is (set once, at first need); artifact stores record it."
 _ID_CACHE = "storage:installation_id"
 
 
@@ -61,19 +61,30 @@ def read_installation_id(uow: UnitOfWork) -> str | None:
     return str(row.value) if row is not None and row.value else None
 
 
-def _create(db: Database) -> str:
-    """Write a new id under the write lock (a rival that made one first wins, and its id is returned)."""
+def _create(db: Database, proposed: str | None = None) -> str:
+    """Write a new id (or ``proposed``) under the write lock; a rival that made one first wins, its id returned."""
     with db.unit_of_work() as uow:
         writelock.take(uow.session)
         found = read_installation_id(uow)
         if found is not None:
             return found
-        new = str(uuid.uuid4())
-        uow.session.add(SystemConfig(key=INSTALLATION_KEY, value=new, description=_DESCRIPTION, is_secret=False,
-                                     updated_by_id=None))
-        uow.session.flush()
-        _trail.record(uow, AuditAction.CONFIG_SET, "config", INSTALLATION_KEY, {"old": None, "new": new})
+        new = proposed or new_installation_id()
+        record_installation_id(uow, new)
+        db.cache[_ID_CACHE] = new
         return new
+
+
+def new_installation_id() -> str:
+    """A fresh id (a uuid4 as text)."""
+    return str(uuid.uuid4())
+
+
+def record_installation_id(uow: UnitOfWork, installation: str) -> None:
+    """Write ``installation`` as this database's id, audited, in the caller's transaction (under the lock)."""
+    uow.session.add(SystemConfig(key=INSTALLATION_KEY, value=installation, description=INSTALLATION_DESCRIPTION,
+                                 is_secret=False, updated_by_id=None))
+    uow.session.flush()
+    _trail.record(uow, AuditAction.CONFIG_SET, "config", INSTALLATION_KEY, {"old": None, "new": installation})
 
 
 def marker_key(store: ArtifactStore) -> str:
@@ -95,22 +106,61 @@ def store_owner(store: ArtifactStore) -> StoreOwner | None:
 
 
 def claim_store(db: Database, store: ArtifactStore) -> StoreOwner:
-    """Before a write: refuse a store of another database; mark an unmarked store as this database's."""
-    mine = StoreOwner(str(installation_id(db)), db.settings.safe_url)
-    cached = f"storage:owner:{store.describe()}"
-    if db.cache.get(cached) == mine.installation_id:
-        return mine
+    """Before a write: refuse a store of another database; mark an unmarked store as this database's.
+
+    A database with no id yet adopts the id of a marker naming its own URL (``adoptable_id``).
+    """
+    ours = installation_id(db, create=False)
+    if ours is None:
+        ours = _create(db, adoptable_id(db, store))
+    mine = StoreOwner(ours, db.settings.safe_url)
+    claim_store_as(db, store, mine.installation_id)
+    return mine
+
+
+def adoptable_id(db: Database, store: ArtifactStore) -> str | None:
+    """The id of a marker naming this database's URL, for a database that has no id yet.
+
+    That marker was written for this database by a seed killed before it committed the id, or by an earlier
+    database at the same path (a SQLite file replaced by hand): either way the store is this URL's.
+    """
+    _ensure_bucket(store)
+    found = store_owner(store)
+    return found.installation_id if found is not None and found.database == db.settings.safe_url else None
+
+
+def _ensure_bucket(store: ArtifactStore) -> None:
     ensure_bucket = getattr(store, "ensure_bucket", None)  # S3: a new bucket has no marker (nor anything else)
     if ensure_bucket is not None:
         ensure_bucket()
+
+
+def claim_store_as(db: Database, store: ArtifactStore, installation: str) -> bool:
+    """``claim_store`` for an id the caller is about to commit (the demo seed writes it with its rows).
+
+    Returns True when the marker was written now: a caller whose transaction then fails removes it again
+    (``release_marker``).
+    """
+    mine = StoreOwner(installation, db.settings.safe_url)
+    cached = f"storage:owner:{store.describe()}"
+    if db.cache.get(cached) == mine.installation_id:
+        return False
+    _ensure_bucket(store)
     found = store_owner(store)
+    wrote = found is None
     if found is None:
         body = json.dumps({"installation_id": mine.installation_id, "database": mine.database}).encode()
         store.put(io.BytesIO(body), marker_key(store), "application/json", length=len(body))
         found = store_owner(store)  # two databases claiming at once: the marker read back is the one that holds
     _refuse_other(store, found, mine)
     db.cache[cached] = mine.installation_id
-    return mine
+    return wrote
+
+
+def release_marker(db: Database, store: ArtifactStore) -> None:
+    """Remove a marker written by ``claim_store_as`` for an id that was never committed."""
+    db.cache.pop(f"storage:owner:{store.describe()}", None)
+    store.delete(marker_key(store))
 
 
 def check_store(db: Database, store: ArtifactStore) -> StoreOwner | None:
@@ -118,18 +168,10 @@ def check_store(db: Database, store: ArtifactStore) -> StoreOwner | None:
     found = store_owner(store)
     if found is not None:
         ours = installation_id(db, create=False)
+        if ours is None and found.database == db.settings.safe_url:
+            return found  # this URL's store, whose id the database will adopt at its first write
         _refuse_other(store, found, StoreOwner(ours or "none yet", db.settings.safe_url))
     return found
-
-
-def release_store(db: Database, store: ArtifactStore) -> bool:
-    """Remove the marker when it names this database (``seed --reset`` starts the database over)."""
-    found = store_owner(store)
-    if found is None or found.installation_id != installation_id(db, create=False):
-        return False
-    store.delete(marker_key(store))
-    db.cache.pop(f"storage:owner:{store.describe()}", None)
-    return True
 
 
 def _refuse_other(store: ArtifactStore, found: StoreOwner | None, mine: StoreOwner) -> None:
@@ -138,5 +180,6 @@ def _refuse_other(store: ArtifactStore, found: StoreOwner | None, mine: StoreOwn
                            f"{mine.describe()}: give this database a store of its own (STRATLOGIC_ARTIFACT_STORE)")
 
 
-__all__ = ["INSTALLATION_KEY", "MARKER", "StoreOwner", "check_store", "claim_store", "installation_id",
-           "marker_key", "read_installation_id", "release_store", "store_owner"]
+__all__ = ["INSTALLATION_DESCRIPTION", "INSTALLATION_KEY", "MARKER", "StoreOwner", "adoptable_id", "check_store",
+           "claim_store", "claim_store_as", "installation_id", "marker_key", "new_installation_id",
+           "read_installation_id", "record_installation_id", "release_marker", "store_owner"]

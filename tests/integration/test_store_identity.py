@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from stratlogic.jobs import cleanup
 from stratlogic.models import AuditLog, JobStatus, ScrapingJob, utcnow
 from stratlogic.repositories import UserRepository
 from stratlogic.repositories.jobs import JobRepository
-from stratlogic.seed import reset, seed_defaults
+from stratlogic.seed import DemoOptions, reset, seed_defaults, seed_demo
 from stratlogic.seed.base import ADMIN_USERNAME, password_file
 from stratlogic.storage import ArtifactStore, delete_artifact, reconcile, store_artifact, store_from_settings
 from stratlogic.storage.identity import INSTALLATION_KEY, MARKER, installation_id, store_owner
@@ -53,6 +53,18 @@ def test_the_installation_id_is_made_once_audited_and_kept(db: Database) -> None
     with db.unit_of_work(readonly=True) as uow:
         rows = uow.session.scalars(select(AuditLog).where(AuditLog.resource_id == INSTALLATION_KEY)).all()
     assert [(r.action, r.details["new"]) for r in rows] == [("config.set", made)]
+
+
+def test_a_demo_seed_writes_the_installation_id_with_its_rows_in_time_order(db: Database,
+                                                                           store: ArtifactStore) -> None:
+    until = date.today() - timedelta(days=1)
+    seed_demo(db, DemoOptions(users=3, jobs=20, days=2, seed=1, until=until), store=store)
+    with db.unit_of_work(readonly=True) as uow:
+        rows = uow.session.execute(select(AuditLog.resource_id, AuditLog.occurred_at).order_by(AuditLog.id)).all()
+    assert rows[0].resource_id == INSTALLATION_KEY  # first, dated at the window's start like the base rows
+    assert [r.occurred_at for r in rows] == sorted(r.occurred_at for r in rows)
+    owner = store_owner(store)
+    assert owner is not None and owner.installation_id == installation_id(db, create=False)
 
 
 def test_a_store_of_another_database_is_refused_for_writes_and_fixes(db: Database, other: Database,
