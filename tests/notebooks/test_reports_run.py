@@ -292,6 +292,23 @@ def test_verify_passes_on_a_fresh_run_and_names_an_altered_output_manifest_or_au
     assert f"audit chain: row {tail - 3}: content does not match its hash" in altered.stderr
 
 
+def test_verify_falls_back_to_the_prune_anchor_when_retention_cut_the_tail(tamper_site: Site,
+                                                                            tmp_path: Path) -> None:
+    from stratlogic.audit.prune import prune_before
+
+    out = tmp_path / "out"
+    assert tamper_site.run(out, *only("10_tiny")).returncode == 0
+    tail = json.loads((latest(out) / "manifest.json").read_text())["lineage"]["audit_tail"]["id"]
+    database = tamper_site.database()
+    try:
+        with database.unit_of_work() as uow:
+            assert prune_before(uow, tail + 1).last_id == tail
+    finally:
+        database.dispose()
+    pruned = tamper_site.verify(out / "latest")
+    assert pruned.returncode == 0, pruned.stderr
+
+
 @pytest.fixture
 def pg_site(pg_template: str, pg_database: Any, tmp_path: Path) -> Site:
     name = pg_database(pg_template).rsplit("/", 1)[1]
