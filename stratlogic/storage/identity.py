@@ -176,8 +176,11 @@ def check_store(db: Database, store: ArtifactStore) -> StoreOwner | None:
 
 def _refuse_other(store: ArtifactStore, found: StoreOwner | None, mine: StoreOwner) -> None:
     if found is not None and found.installation_id != mine.installation_id:
+        fix = ("it was an earlier database at this URL: move the store away, or on the embedded SQLite file run "
+               "`stratlogic seed --reset`" if found.database == mine.database else
+               "give this database a store of its own (STRATLOGIC_ARTIFACT_STORE)")
         raise StorageError(f"artifact store {store.describe()} belongs to database {found.describe()}, not to "
-                           f"{mine.describe()}: give this database a store of its own (STRATLOGIC_ARTIFACT_STORE)")
+                           f"{mine.describe()}: {fix}")
 
 
 __all__ = ["INSTALLATION_DESCRIPTION", "INSTALLATION_KEY", "MARKER", "StoreOwner", "adoptable_id", "check_store",
