@@ -43,12 +43,23 @@ class Param:
     type_text: str
     default: Any
     description: str
-    kind: ParamType
+    kind: ParamType | None = None  # parsed from ``type_text`` when not given
+
+    def __post_init__(self) -> None:
+        if self.kind is None:
+            try:
+                node = ast.parse(self.type_text, mode="eval").body
+                parsed = _types.parse_annotation(node, f"parameter {self.name!r}")
+            except SyntaxError:
+                raise ParameterError(f"parameter {self.name!r}: {self.type_text!r} is not a type") from None
+            except ValidationError as exc:
+                raise ParameterError(str(exc)) from None
+            object.__setattr__(self, "kind", parsed)
 
     def coerce(self, value: Any) -> Any:
         """``value`` as this parameter's type (strings are parsed); ParameterError naming it otherwise."""
         try:
-            return _types.coerce(self.name, self.kind, value)
+            return _types.coerce(self.name, self.kind or ParamType("str"), value)
         except ValidationError as exc:
             raise ParameterError(_types.named(self.name, exc)) from None
 

@@ -12,6 +12,7 @@ import pytest
 from stratlogic.errors import ValidationError
 from stratlogic.reports.params import (
     NOTEBOOKS_ENV,
+    Param,
     ParameterError,
     load_spec,
     report_parameters,
@@ -52,6 +53,15 @@ def write_notebook(folder: Path, name: str, source: str, *, tag: bool = True) ->
 @pytest.fixture
 def spec(tmp_path: Path) -> Any:
     return load_spec(write_notebook(tmp_path, "07_sample", CELL))
+
+
+def test_a_param_built_from_its_annotation_text_checks_values_the_same_way(spec: Any) -> None:
+    built = Param("by", "Literal['hour', 'day', 'week', 'month']", "day", "period")
+    assert built == spec.get("by") and built.coerce("week") == "week"
+    with pytest.raises(ParameterError, match="parameter 'by'"):
+        built.coerce("fortnight")
+    with pytest.raises(ParameterError, match="annotation 'dict' is not supported"):
+        Param("x", "dict", {}, "")
 
 
 def test_the_spec_has_names_annotations_defaults_and_descriptions(spec: Any) -> None:
