@@ -31,6 +31,9 @@ from stratlogic.reports._types import ParamType
 NOTEBOOKS_ENV = "STRATLOGIC_NOTEBOOKS"
 
 
+_FROM_TEXT = ParamType("")  # Param's default kind: parse it from the annotation text
+
+
 class ParameterError(ValidationError):
     """A report parameter is unknown or its value does not parse as its declared type."""
 
@@ -43,10 +46,10 @@ class Param:
     type_text: str
     default: Any
     description: str
-    kind: ParamType | None = None  # parsed from ``type_text`` when not given
+    kind: ParamType = _FROM_TEXT  # parsed from ``type_text`` when not given
 
     def __post_init__(self) -> None:
-        if self.kind is None:
+        if self.kind is _FROM_TEXT:
             try:
                 node = ast.parse(self.type_text, mode="eval").body
                 parsed = _types.parse_annotation(node, f"parameter {self.name!r}")
@@ -59,7 +62,7 @@ class Param:
     def coerce(self, value: Any) -> Any:
         """``value`` as this parameter's type (strings are parsed); ParameterError naming it otherwise."""
         try:
-            return _types.coerce(self.name, self.kind or ParamType("str"), value)
+            return _types.coerce(self.name, self.kind, value)
         except ValidationError as exc:
             raise ParameterError(_types.named(self.name, exc)) from None
 
