@@ -108,16 +108,16 @@ def _sqlite_bucket(column: Any, by: str, pieces: Sequence[tuple[datetime | None,
                    whole_hours: bool) -> ColumnElement[Any]:
     offset = offset_expr(column, pieces)
     utc_only = len(pieces) == 1 and pieces[0][1] == 0
-    local = column if utc_only else func.datetime(column, offset.concat(" seconds"))
+    shift = [] if utc_only else [offset.concat(" seconds")]  # a modifier: one date-function call per row
     if by == "hour":
         if whole_hours:
             return func.strftime("%Y-%m-%d %H:00:00", column)
-        return func.datetime(func.strftime("%Y-%m-%d %H:00:00", local), (-offset).concat(" seconds"))
+        return func.datetime(func.strftime("%Y-%m-%d %H:00:00", column, *shift), (-offset).concat(" seconds"))
     if by == "day":
-        return func.date(local)
+        return func.date(column, *shift)
     if by == "week":  # back six days, then forward to the next Monday: the Monday on or before
-        return func.date(local, "-6 days", "weekday 1")
-    return func.strftime("%Y-%m-01", local)
+        return func.date(column, *shift, "-6 days", "weekday 1")
+    return func.strftime("%Y-%m-01", column, *shift)
 
 
 def bucket_label(key: Any, by: str, tz: str) -> datetime:
@@ -134,10 +134,9 @@ def local_clock(dialect: str, column: Any, window: Window) -> tuple[ColumnElemen
     if dialect == "postgresql":
         local = func.timezone(window.tz, column)
         return func.to_char(local, "HH24:MI:SS"), cast(func.extract("isodow", local), Integer)
-    pieces = offsets(window)
-    local = func.datetime(column, offset_expr(column, pieces).concat(" seconds"))
-    weekday = cast(func.strftime("%w", local), Integer)
-    return func.time(local), case((weekday == 0, 7), else_=weekday)
+    shift = offset_expr(column, offsets(window)).concat(" seconds")
+    weekday = cast(func.strftime("%w", column, shift), Integer)
+    return func.time(column, shift), case((weekday == 0, 7), else_=weekday)
 
 
 def percentile_statements(dialect: str, values: Mapping[str, Any], source: Any, where: Sequence[Any], *,
