@@ -180,8 +180,9 @@ def _execute(notebook: Path, executed: Path, values: Mapping[str, Any], cwd: Pat
         index = _errored_cell(executed)  # papermill's cell_index predates the error banner it inserts at the top
         return "failed", _cell_error(exc.cell_index if index is None else index, exc.exec_count, exc.source,
                                      f"{exc.ename}: {exc.evalue}")
-    except (CellTimeoutError, TimeoutError):
-        return "timeout", _partial_error(executed, f"timed out after {timeout:g} s (--timeout)")
+    except (CellTimeoutError, TimeoutError) as exc:
+        why = f"timed out after {timeout:g} s (--timeout)" if timeout else f"timed out: {exc}"
+        return "timeout", _partial_error(executed, why)
     except DeadKernelError:
         return "failed", _partial_error(executed, "the kernel died (out of memory, or killed)")
     except Exception as exc:  # papermill/nbclient raise many types; the report fails, the run goes on
