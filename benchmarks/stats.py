@@ -106,14 +106,14 @@ HAND: dict[str, tuple[dict[str, Any], str]] = {
                                      "resource_id IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, max(id) DESC LIMIT 10"),
     "security_changes": ({}, "SELECT l.id, l.occurred_at, coalesce(u.username, '(system)'), l.action, "
                              "l.resource_type, l.resource_id, l.details FROM audit_logs l LEFT JOIN users u ON u.id "
-                             f"= l.actor_id WHERE l.{AW.replace('AND ', 'AND l.')} AND ({SECURITY}) ORDER BY l.id "
-                             "LIMIT 10000"),
+                             f"= l.actor_id WHERE l.{AW.replace('AND ', 'AND l.')} AND ({SECURITY}) "
+                             "ORDER BY l.occurred_at, l.id LIMIT 10000"),
     "after_hours": ({}, "SELECT l.id, l.occurred_at, coalesce(u.username, '(system)'), l.action, l.resource_type, "
                         "l.resource_id FROM audit_logs l LEFT JOIN users u ON u.id = l.actor_id WHERE "
                         f"l.{AW.replace('AND ', 'AND l.')} AND (to_char(l.occurred_at AT TIME ZONE 'UTC', "
                         "'HH24:MI:SS') < '08:00:00' OR to_char(l.occurred_at AT TIME ZONE 'UTC', 'HH24:MI:SS') >= "
-                        "'18:00:00' OR extract(isodow FROM l.occurred_at AT TIME ZONE 'UTC') >= 6) ORDER BY l.id "
-                        "LIMIT 10000"),
+                        "'18:00:00' OR extract(isodow FROM l.occurred_at AT TIME ZONE 'UTC') >= 6) "
+                        "ORDER BY l.occurred_at, l.id LIMIT 10000"),
 }
 #: What the three report notebooks call (03, 04, 05), with the notebooks' defaults.
 NOTEBOOKS: list[tuple[str, dict[str, Any]]] = [

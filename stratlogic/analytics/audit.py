@@ -141,7 +141,7 @@ def security_changes(db: Database, *, since: Moment = "-30d", until: Moment = "n
     found = fetch(db, select(L.id, L.occurred_at, _actor_name(), L.action, L.resource_type, L.resource_id, L.details)
                   .outerjoin(User, User.id == L.actor_id)
                   .where(*_where(_window(since, until, tz), actor=actor), _security_condition(keys))
-                  .order_by(L.id).limit(check_limit(limit, most=1_000_000)))
+                  .order_by(L.occurred_at, L.id).limit(check_limit(limit, most=1_000_000)))
     return frame(((*row[:6], _json(row[6])) for row in found), [*EVENT, ("details", "str")])
 
 
@@ -168,7 +168,7 @@ def after_hours(db: Database, *, start: str = "08:00", end: str = "18:00", weekd
     found = fetch(db, select(L.id, L.occurred_at, _actor_name(), L.action, L.resource_type, L.resource_id)
                   .outerjoin(User, User.id == L.actor_id)
                   .where(*_where(window, action=action, actor=actor, resource_type=resource_type), outside)
-                  .order_by(L.id).limit(check_limit(limit, most=1_000_000)))
+                  .order_by(L.occurred_at, L.id).limit(check_limit(limit, most=1_000_000)))
     return frame(((*row, row[1]) for row in found), [*EVENT, ("local_time", "datetime")], tz=window.tz)
 
 
