@@ -106,6 +106,7 @@ def show(job_id: Annotated[int, typer.Argument(help="The job's id.")],
     """
     with cli_errors(), database().unit_of_work(readonly=True) as uow:
         row = _row(JobRepository(uow).get(job_id))
+        row["attempts"] = attempts(row["attempt"], row["max_retries"])  # "1 of 3", as jobs list shows it
         row["history"] = [{"id": a.id, "at": a.occurred_at.isoformat(), "action": a.action, "details": a.details}
                           for a in AuditRepository(uow).trail("job", job_id, limit=1000)]
     if as_json:

@@ -148,9 +148,10 @@ def test_job_filters_take_any_case_and_refuse_the_impossible_by_flag(env: dict[s
 
 
 def test_jobs_list_shows_attempts_as_people_count_them(env: dict[str, str], db: Database) -> None:
-    failed_job(db)
+    job = failed_job(db)
     shown = invoke(env, "jobs", "list").stdout
     assert "1 of 1" in shown and "1/0" not in shown
+    assert "attempts: 1 of 1" in invoke(env, "jobs", "show", str(job)).stdout
 
 
 def test_cleanup_refuses_a_future_cut_and_takes_ages_and_moments(env: dict[str, str], db: Database) -> None:
