@@ -207,7 +207,8 @@ def _segments(database: Database, checkpoint_id: int | None, workers: int | None
 def start_method() -> str:
     """``fork`` for the CLI and scripts; ``spawn`` inside a Jupyter kernel, which must never be forked (its
     threads and sockets would be copied mid-use) and whose engine must not be disposed under it."""
-    return "spawn" if "ipykernel" in sys.modules else _START_METHOD
+    app = sys.modules.get("ipykernel.kernelapp")  # imported by a kernel; initialized only in a running one
+    return "spawn" if app is not None and app.IPKernelApp.initialized() else _START_METHOD
 
 
 def _prunes(database: Database) -> list[tuple[int, Any]]:

@@ -104,7 +104,10 @@ def _tail_problem(db: Database, tail: Mapping[str, Any] | None) -> str | None:
 
 
 def verify_run(db: Database, folder: Path) -> RunVerification:
-    """Check the run in ``folder`` against its manifest, its audit row and the audit chain."""
+    """Check the run in ``folder`` (a run folder, or the ``--out`` folder: its latest run) against its manifest,
+    its audit row and the audit chain."""
+    if not (folder / "manifest.json").exists() and (folder / "latest" / "manifest.json").exists():
+        folder = folder / "latest"  # the --out folder itself: its newest run
     folder = folder.resolve()
     manifest, digest = _load(folder)
     files = list(_recorded(manifest))

@@ -190,7 +190,10 @@ def test_audit_verify_inside_a_kernel_spawns_and_keeps_the_callers_engine(wb: Wo
         pytest.skip("SQLite is verified in one pass, in this process")
     for n in range(6):
         wb.users.create(f"user{n}", f"user{n}@example.com")
-    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))  # as inside a Jupyter kernel
+    kernelapp = types.ModuleType("ipykernel.kernelapp")  # as inside a running Jupyter kernel
+    kernelapp.IPKernelApp = types.SimpleNamespace(initialized=lambda: True)  # type: ignore[attr-defined]
+    assert audit_verify.start_method() == "fork"
+    monkeypatch.setitem(sys.modules, "ipykernel.kernelapp", kernelapp)
     monkeypatch.setattr(audit_verify, "PARALLEL_FROM", 2)
     monkeypatch.setattr(audit_verify, "MIN_SEGMENT", 2)
     assert audit_verify.start_method() == "spawn"
