@@ -85,7 +85,7 @@ def audit(
     partition: Partition = None, force: Force = False, csv_raw: CsvRaw = False, compression: Compression = "zstd",
     as_json: AsJson = False,
 ) -> None:
-    """Export the audit rows of a window (by occurrence time), in storage order (the chain's, for the trail).
+    """Export the audit rows of a window (by occurrence time), in storage order (sort by id for chain order).
 
     Example: stratlogic export audit --since 2026-11-01 --until 2026-12-01 --format csv --out nov.csv
     """
