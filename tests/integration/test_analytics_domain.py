@@ -53,7 +53,8 @@ def test_backfill_follows_the_rule_then_downgrade_and_upgrade(at_0007: Settings)
                               "VALUES (:owner, :name, :url, '{}')"), {"owner": owner, "name": f"j{n}", "url": url})
     migrate.upgrade(at_0007, "head")
     with engine.connect() as conn:
-        stored = dict(conn.execute(text("SELECT target_url, target_domain FROM scraping_jobs")).all())
+        found = conn.execute(text("SELECT target_url, target_domain FROM scraping_jobs")).all()
+    stored: dict[str, str | None] = {url: domain for url, domain in found}
     assert stored == URLS
     migrate.downgrade(at_0007, "0007", yes=True)
     with engine.connect() as conn:
