@@ -13,6 +13,7 @@ with its baseline so both see the same load on this shared machine; the medians 
   database seeded here.
 
     PYTHONPATH=. .venv/bin/python -m benchmarks.export [ROWS,ROWS|all] [REPEAT] [--no-pandas]
+        [--only=parquet,csv,xlsx,sqlite]
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 COUNTS = (ARGS[0] if ARGS else "2000000,all").split(",")
 REPEAT = int(ARGS[1]) if len(ARGS) > 1 else 2
 PANDAS = "--no-pandas" not in sys.argv
+ONLY = next((a.removeprefix("--only=").split(",") for a in sys.argv if a.startswith("--only=")),
+            ["parquet", "csv", "xlsx", "sqlite"])
 PY = sys.executable
 CLI = str(Path(PY).parent / "stratlogic")
 CSV_ROWS, XLSX_ROWS, SQLITE_JOBS = 1_000_000, 100_000, 40_000
@@ -206,11 +209,11 @@ def sqlite_vs_cursor(tmp: Path) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
         tmp = Path(folder)
-        for count in COUNTS:
+        for count in COUNTS if "parquet" in ONLY else []:
             parquet_vs_copy(tmp, count)
-        csv_vs_copy(tmp)
-        xlsx_vs_lists(tmp)
-        sqlite_vs_cursor(tmp)
+        parts = {"csv": csv_vs_copy, "xlsx": xlsx_vs_lists, "sqlite": sqlite_vs_cursor}
+        for name in [n for n in parts if n in ONLY]:
+            parts[name](tmp)
 
 
 if __name__ == "__main__":
