@@ -2,8 +2,9 @@
 
 The ratios were measured here (docs/seed.md): 5,000 jobs over 60 days wrote 10.8-11.0 rows per job (5.6 of
 them audit rows) and 1.22-1.25 objects per job; a database takes about 420 (SQLite, 5,000 jobs) to 470
-(PostgreSQL, 60,000 jobs) bytes per row, indexes included; an object is about 2.1 kB, and in a folder store it takes about 22 kB of disk (the object, its
-sidecar and their folders, in 4 kB blocks). They are estimates: the generator draws every number.
+(PostgreSQL, 60,000 jobs) bytes per row, indexes included; an object is about 2.1 kB, and in a folder store
+it takes about 22 kB of disk (the object, its sidecar and their folders, in 4 kB blocks). They are
+estimates: the generator draws every number.
 """
 
 from __future__ import annotations
