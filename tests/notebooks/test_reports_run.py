@@ -205,6 +205,18 @@ def test_html_is_offline_without_code_cells_and_shows_each_chart(mixed: tuple[An
     assert all(status in "".join(index.text) for status in ("failed", "ok"))
 
 
+def test_list_and_params_show_each_notebook_and_its_typed_parameters(site: Site) -> None:
+    listed = run_cli("reports", "list", "--notebooks", str(FIXTURES), env=site.env)
+    assert listed.returncode == 0, listed.stderr
+    assert all(name in listed.stdout for name in ("10_tiny", "20_fails", "30_sleeps", "40_dies"))
+    shown = run_cli("reports", "params", "10_tiny", "--notebooks", str(FIXTURES), env={**site.env, "COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stderr
+    line = next(row for row in shown.stdout.splitlines() if "export_format" in row)
+    assert "Literal['csv', 'none']" in line and "'csv'" in line and "data file to keep" in line
+    missing = run_cli("reports", "params", "99_nothing", "--notebooks", str(FIXTURES), env=site.env)
+    assert missing.returncode == 1 and "no notebook '99_nothing'" in missing.stderr
+
+
 def test_unknown_parameters_and_bad_values_are_refused_before_any_kernel(site: Site, tmp_path: Path) -> None:
     out = tmp_path / "out"
     unknown = site.run(out, *only("10_tiny"), "-p", "sinse=-7d")

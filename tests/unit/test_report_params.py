@@ -173,3 +173,14 @@ def test_every_real_notebook_declares_typed_documented_parameters(path: Path) ->
     assert all(param.description for param in spec.params), f"{path.name}: a parameter has no # description"
     assert resolve(spec, {}).as_dict() == spec.defaults()
     assert load_spec(path.with_suffix(".py")).params == spec.params
+
+
+def test_offline_html_keeps_no_external_reference() -> None:
+    from stratlogic.reports._html import EXTERNAL_REFERENCE, offline
+
+    page = ('<script src="https://cdn.example/x.js"></script><link rel="stylesheet" href=\'http://cdn/y.css\'>'
+            '<a href="https://example.com/docs">docs</a><img src="data:image/png;base64,AAAA"><a href="#top">top</a>')
+    cleaned = offline(page)
+    assert EXTERNAL_REFERENCE.search(cleaned) is None
+    assert 'title="https://example.com/docs">docs</a>' in cleaned
+    assert 'src="data:image/png;base64,AAAA"' in cleaned and 'href="#top"' in cleaned
