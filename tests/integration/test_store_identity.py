@@ -3,6 +3,7 @@ one admin-password file per database, and ``seed --reset`` with the store it own
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections.abc import Callable
@@ -102,6 +103,15 @@ def test_a_job_cleanup_through_another_database_s_store_deletes_nothing(db: Data
         cleanup(other, utcnow(), dry_run=False, store=store)
     with other.unit_of_work(readonly=True) as uow:
         assert JobRepository(uow).count() == 1
+
+
+def test_a_marker_of_an_earlier_database_at_the_same_url_says_how_to_move_on(db: Database,
+                                                                           store: ArtifactStore) -> None:
+    installation_id(db)  # this database has its id; the store names another one at the same URL
+    body = json.dumps({"installation_id": "earlier", "database": db.settings.safe_url}).encode()
+    store.put(io.BytesIO(body), f"{store.prefix}{MARKER}", "application/json")
+    with pytest.raises(StorageError, match="it was an earlier database at this URL: move the store away"):
+        store_artifact(db, store, new_job(db), HTML, "a.html")
 
 
 def test_default_store_is_per_database(tmp_path: Path) -> None:
