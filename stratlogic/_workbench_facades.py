@@ -63,22 +63,25 @@ class _Facade:
             yield uow
 
     def get(self, ident: Any) -> Any:
-        """One row by id; NotFoundError naming it when there is none."""
+        """One row by id; NotFoundError naming it when there is none. Example: ``wb.jobs.get(42).status``"""
         with self._read() as repo:
             return repo.get(ident)
 
     def list(self, filters: Mapping[str, Any] | None = None, *, sort: Any = None, limit: int = 50) -> Any:
-        """Rows matching ``filters`` (``{"status": "failed"}``, ``{"id__gt": 10}``), at most ``limit``."""
+        """Rows matching ``filters``, at most ``limit``. Example: ``wb.jobs.list({"status": "failed"}, limit=5)``"""
         with self._read() as repo:
             return repo.list(filters, sort=sort, limit=limit)
 
     def count(self, filters: Mapping[str, Any] | None = None) -> int:
-        """How many rows match ``filters``."""
+        """How many rows match ``filters``. Example: ``wb.users.count({"role": "analyst"})``"""
         with self._read() as repo:
             return int(repo.count(filters))
 
     def frame(self, filters: Mapping[str, Any] | None = None, *, sort: Any = None, limit: int = 1000) -> pd.DataFrame:
-        """Matching rows as a DataFrame (at most ``limit``: use ``wb.stats`` for aggregates)."""
+        """Matching rows as a DataFrame (at most ``limit``: use ``wb.stats`` for aggregates).
+
+        Example: ``wb.audit.frame({"action": "config.set"}, sort="-id", limit=20)``
+        """
         with self._read() as repo:
             return repo.frame(filters, sort=sort, limit=limit)
 
@@ -89,7 +92,10 @@ class Jobs(_Facade):
     repository = JobRepository
 
     def create(self, owner_id: int, name: str, target_url: str, **options: Any) -> Any:
-        """Create a job (queued unless ``queue=False``); options as ``JobRepository.create``."""
+        """Create a job (queued unless ``queue=False``); options as ``JobRepository.create``.
+
+        Example: ``wb.jobs.create(owner_id=3, name="front page", target_url="https://example.com/")``
+        """
         with self._write("jobs.create") as repo:
             return repo.create(owner_id, name, target_url, **options)
 
@@ -99,7 +105,7 @@ class Jobs(_Facade):
             return repo.cancel(job_id)
 
     def retry(self, filters: Mapping[str, Any] | None = None, *, extra_attempts: int = 1) -> list[int]:
-        """Re-queue failed jobs matching ``filters``; returns their ids."""
+        """Re-queue failed jobs matching ``filters``; returns their ids. Example: ``wb.jobs.retry({"id": 7})``"""
         with self._write("jobs.retry") as repo:
             return list(repo.retry(filters, extra_attempts=extra_attempts))
 
@@ -145,7 +151,7 @@ class Audit(_Facade):
     repository = AuditRepository
 
     def trail(self, resource_type: str, resource_id: object, *, limit: int = 100) -> Any:
-        """Everything recorded about one resource, oldest first."""
+        """Everything recorded about one resource, oldest first. Example: ``wb.audit.trail("user", 3)``"""
         with self._read() as repo:
             return repo.trail(resource_type, resource_id, limit=limit)
 
@@ -209,7 +215,10 @@ class Config(_Facade):
             return list(repo.entries())
 
     def set(self, key: str, value: Any) -> ConfigEntry:
-        """Set a key (validated against its declared type; audited, secret values masked)."""
+        """Set a key (validated against its declared type; audited, secret values masked).
+
+        Example: ``wb.config.set("jobs.lease_seconds", 120)``
+        """
         with self._write("config.set") as repo:
             entry: ConfigEntry = repo.set(key, value, updated_by=self._wb.actor)
             return entry
