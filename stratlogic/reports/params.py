@@ -100,13 +100,16 @@ def notebooks_dir() -> Path:
 
 
 def find_notebook(name_or_path: str | Path, folder: Path | None = None) -> Path:
-    """The notebook file for a name (``03_job_stats``, ``03_job_stats.ipynb``) or a path."""
+    """The notebook file for a name (``03_job_stats``, ``03_job_stats.ipynb``) or a path: in ``folder``, else in
+    ``notebooks_dir()`` or the working folder."""
     given = Path(name_or_path)
     if given.suffix in (".ipynb", ".py") and given.is_file():
         return given.resolve()
     where = folder or notebooks_dir()
     stem = given.name.removesuffix(".ipynb").removesuffix(".py")
-    for candidate in (where / f"{stem}.ipynb", where / f"{stem}.py"):
+    # then the working folder: a JupyterLab kernel runs in the notebook's own folder
+    places = [where] if folder is not None else [where, Path.cwd()]
+    for candidate in (place / f"{stem}{suffix}" for place in places for suffix in (".ipynb", ".py")):
         if candidate.is_file():
             return candidate.resolve()
     known = ", ".join(p.stem for p in sorted(where.glob("*.ipynb"))) or "none"

@@ -155,6 +155,14 @@ def test_an_unknown_notebook_lists_the_ones_there(tmp_path: Path) -> None:
         load_spec("99_nothing", tmp_path)
 
 
+def test_a_kernel_in_the_notebooks_folder_finds_its_spec_without_settings(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    write_notebook(tmp_path, "07_sample", CELL)
+    monkeypatch.setenv(NOTEBOOKS_ENV, str(tmp_path / "elsewhere"))
+    monkeypatch.chdir(tmp_path)
+    assert report_parameters("07_sample", {"top": "3"}).top == 3
+
+
 def test_a_percent_script_gives_the_same_spec_as_its_notebook(tmp_path: Path) -> None:
     notebook = load_spec(write_notebook(tmp_path, "07_sample", CELL))
     script = tmp_path / "other" / "07_sample.py"
