@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 Schema = Sequence[tuple[str, str]]
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+_NAT = np.iinfo(np.int64).min  # NumPy's NaT
 
 
 def frame(rows: Iterable[Sequence[Any]], schema: Schema, *, tz: str = "UTC") -> pd.DataFrame:
@@ -50,8 +52,9 @@ def _column(values: list[Any], dtype: str, tz: str) -> Any:
 
 
 def _datetimes(values: list[Any], tz: str) -> Any:
-    moments = [None if v is None else _aware(v) for v in values]
-    return pd.DatetimeIndex(pd.to_datetime(moments, utc=True)).as_unit("us").tz_convert(tz).array
+    """Microseconds since the epoch in NumPy, then one conversion (pandas parsing objects is ~10x slower)."""
+    micros = np.array([_NAT if v is None else (_aware(v) - _EPOCH) // _MICROSECOND for v in values], dtype=np.int64)
+    return pd.DatetimeIndex(micros.view("M8[us]")).tz_localize("UTC").tz_convert(tz).array
 
 
 def _aware(value: Any) -> datetime:
