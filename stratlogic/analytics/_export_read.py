@@ -147,6 +147,8 @@ def _pg_snapshot(db: Database, source: Source, since: datetime, until: datetime,
     with db.engine.connect() as raw:
         conn = raw.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         with conn.begin():
+            for setting in _SESSION:  # the count runs beside the stream: no parallel workers to compete with it
+                conn.execute(text(setting.replace("SET ", "SET LOCAL ", 1)))
             source = _present(conn, source)
             found = resolved(conditions, _user_ids(conn, conditions))
             settings, where = _pg_settings(found), _pg_where(source, since, until, found)
