@@ -1,6 +1,7 @@
 """HTML of an executed notebook: no code cells, charts inline, and nothing fetched from the network.
 
-nbconvert's lab template loads MathJax and require.js from a CDN unless both URLs are emptied; any other
+nbconvert's lab template loads MathJax, require.js and mermaid (a script ``import("https://cdnjs...")``,
+in every page even without a diagram) from a CDN unless their URLs are emptied; any other
 ``http(s)://`` reference left (a link in a markdown cell) is neutralised: a ``src`` is dropped, an ``href``
 becomes the link's ``title``, so the file opens the same with no network and loads nothing.
 """
@@ -11,8 +12,9 @@ import re
 from pathlib import Path
 
 _EXTERNAL = re.compile(r"""\b(src|href)(\s*=\s*)(["'])(https?://[^"']*)\3""", re.IGNORECASE)
-#: What ``offline_problems`` looks for: any attribute that would fetch or point at the network.
-EXTERNAL_REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']https?://""", re.IGNORECASE)
+#: Any reference that would fetch or point at the network: an attribute, a script import, a CSS url()/@import.
+EXTERNAL_REFERENCE = re.compile(r"""(?:(?:src|href)\s*=\s*|\bimport\s*\(\s*|url\(\s*|@import\s+)["']?https?://""",
+                                re.IGNORECASE)
 
 
 def _neutralise(match: re.Match[str]) -> str:
@@ -33,7 +35,8 @@ def render(notebook: Path, target: Path) -> Path:
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,  # type: ignore[no-untyped-call]
-                            exclude_output_prompt=True, mathjax_url="", require_js_url="")
+                            exclude_output_prompt=True, mathjax_url="", require_js_url="",
+                            mermaid_js_url="", mermaid_layout_elk_js_url="")
     node = nbformat.read(notebook, as_version=4)  # type: ignore[no-untyped-call]
     body, _resources = exporter.from_notebook_node(node)
     target.write_text(offline(body), encoding="utf-8")

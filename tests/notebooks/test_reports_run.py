@@ -176,8 +176,13 @@ class Page(HTMLParser):
 
 
 def parsed(path: Path) -> Page:
+    from stratlogic.reports._html import EXTERNAL_REFERENCE
+
+    source = path.read_text(encoding="utf-8")
+    found = EXTERNAL_REFERENCE.search(source)
+    assert found is None, f"{path.name}: external reference {source[found.start():found.end() + 40]!r}"
     page = Page()
-    page.feed(path.read_text(encoding="utf-8"))
+    page.feed(source)
     return page
 
 

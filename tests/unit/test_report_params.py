@@ -192,3 +192,19 @@ def test_offline_html_keeps_no_external_reference() -> None:
     assert EXTERNAL_REFERENCE.search(cleaned) is None
     assert 'title="https://example.com/docs">docs</a>' in cleaned
     assert 'src="data:image/png;base64,AAAA"' in cleaned and 'href="#top"' in cleaned
+
+
+def test_rendered_html_fetches_nothing_even_the_templates_own_scripts(tmp_path: Path) -> None:
+    """nbconvert's lab template imports mermaid from a CDN in every page: rendered (no kernel), none is left."""
+    from stratlogic.reports._html import EXTERNAL_REFERENCE, render
+
+    v4: Any = nbformat.v4
+    notebook = v4.new_notebook()
+    notebook.cells = [v4.new_markdown_cell("See [docs](https://example.com/docs)."),
+                      v4.new_code_cell("print(1)", outputs=[v4.new_output("stream", name="stdout", text="1\n")])]
+    write: Any = nbformat.write
+    write(notebook, tmp_path / "n.ipynb")
+    page = render(tmp_path / "n.ipynb", tmp_path / "n.html").read_text(encoding="utf-8")
+    found = EXTERNAL_REFERENCE.search(page)
+    assert found is None, page[found.start():found.end() + 60]
+    assert "cdnjs" not in page and "print(1)" not in page
