@@ -1,7 +1,8 @@
 """SQL expressions that differ between SQLite and PostgreSQL, built so both give the same answers.
 
-- Time differences in seconds: ``extract(epoch …)`` on PostgreSQL, ``julianday`` on SQLite (whose date
-  functions keep milliseconds, so results are rounded to the millisecond on both engines).
+- Time differences in seconds, exact to the microsecond on both engines: the interval's epoch on
+  PostgreSQL; on SQLite whole seconds (``strftime('%s')``) plus the stored text's six microsecond digits
+  (``julianday`` keeps only milliseconds, rounded per timestamp, which put percentiles 1 ms apart).
 - Buckets: calendar buckets in a named time zone. PostgreSQL converts with ``AT TIME ZONE``; SQLite has
   no time zones, so the zone's UTC offsets over the window (a handful of DST changes) are computed in
   Python and applied with a ``CASE`` on the timestamp. Hour buckets are keyed by their UTC start, so the
@@ -32,8 +33,14 @@ PERCENTILES = (0.5, 0.9, 0.95, 0.99)
 def seconds_between(dialect: str, start: Any, end: Any) -> ColumnElement[float]:
     """``end - start`` in seconds, as a float, on either engine."""
     if dialect == "postgresql":
-        return func.date_part("epoch", end - start, type_=Float)  # double precision (extract gives numeric)
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
+        return func.date_part("epoch", end - start, type_=Float)  # microseconds / 1e6 in double precision
+    return (_sqlite_micros(end) - _sqlite_micros(start)) / literal(1_000_000.0, Float)
+
+
+def _sqlite_micros(column: Any) -> ColumnElement[int]:
+    """Microseconds since the epoch of a SQLite timestamp stored as ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTCDateTime)."""
+    seconds = cast(func.strftime("%s", column), Integer)
+    return seconds * literal(1_000_000, Integer) + cast(func.substr(column, 21, 6), Integer)
 
 
 def offsets(window: Window) -> list[tuple[datetime | None, int]]:
