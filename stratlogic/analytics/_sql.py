@@ -34,7 +34,7 @@ def seconds_between(dialect: str, start: Any, end: Any) -> ColumnElement[float]:
     """``end - start`` in seconds, as a float, on either engine."""
     if dialect == "postgresql":
         return func.date_part("epoch", end - start, type_=Float)  # microseconds / 1e6 in double precision
-    return (_sqlite_micros(end) - _sqlite_micros(start)) / literal(1_000_000.0, Float)
+    return type_coerce((_sqlite_micros(end) - _sqlite_micros(start)) / literal(1_000_000.0, Float), Float)
 
 
 def _sqlite_micros(column: Any) -> ColumnElement[int]:
