@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from stratlogic.cli._common import cli_errors, database, err, out, settings
-from stratlogic.reports.params import ParameterError, load_spec, notebooks_dir
+from stratlogic.reports.params import ParameterError, load_spec, notebooks_dir, read_params_file
 
 app = typer.Typer(help="Report notebooks: list, parameters, scheduled runs (papermill), verify a run.",
                   no_args_is_help=True)
@@ -66,15 +66,7 @@ def _given(pairs: list[str], params_file: Path | None) -> dict[str, Any]:
     """``--params-file`` YAML, then each ``-p KEY=VALUE`` over it."""
     values: dict[str, Any] = {}
     if params_file is not None:
-        import yaml
-
-        try:
-            loaded = yaml.safe_load(params_file.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ParameterError(f"--params-file {params_file}: cannot read it ({type(exc).__name__})") from None
-        if not isinstance(loaded, dict | None):
-            raise ParameterError(f"--params-file {params_file}: expected a mapping of parameter: value")
-        values.update(loaded or {})
+        values.update(read_params_file(params_file))
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():

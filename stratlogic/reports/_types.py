@@ -108,7 +108,8 @@ def _scalar(base: str, value: Any) -> Any:
         return _number(int, value, "an integer")
     elif base == "float" and not isinstance(value, bool):
         return _number(float, value, "a number")
-    raise ValidationError(f"{value!r} is not a {base}")
+    what = {"int": "an integer", "float": "a number"}.get(base, f"a {base}")
+    raise ValidationError(f"{value!r} is not {what}")
 
 
 def _bool(value: Any) -> bool:

@@ -274,6 +274,26 @@ def _check_window(values: Mapping[str, Any]) -> None:
         raise ParameterError(_types.named(culprit, exc)) from None
 
 
+def read_params_file(path: Path) -> dict[str, Any]:
+    """A ``--params-file`` YAML mapping, dates and times kept as written (``since: 2026-12-01`` is the string the
+    CLI's ``-p since=2026-12-01`` gives; a date YAML cannot build, such as 2026-13-45, is then refused naming it)."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        """SafeLoader without the implicit timestamp type."""
+
+    _Loader.yaml_implicit_resolvers = {
+        first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    try:
+        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506  # a SafeLoader
+    except (OSError, UnicodeError, yaml.YAMLError) as exc:
+        raise ParameterError(f"--params-file {path}: cannot read it ({type(exc).__name__})") from None
+    if not isinstance(loaded, dict | None):
+        raise ParameterError(f"--params-file {path}: expected a mapping of parameter: value")
+    return {str(key): value for key, value in (loaded or {}).items()}
+
+
 def report_parameters(name: str, values: Mapping[str, Any]) -> ReportParameters:
     """Validate a notebook's parameters in its second cell: ``p = report_parameters("05_audit_report", globals())``.
 
@@ -285,4 +305,4 @@ def report_parameters(name: str, values: Mapping[str, Any]) -> ReportParameters:
 
 
 __all__ = ["NOTEBOOKS_ENV", "Param", "ParameterError", "ReportParameters", "ReportSpec", "find_notebook",
-           "load_spec", "notebooks_dir", "report_parameters", "resolve"]
+           "load_spec", "notebooks_dir", "read_params_file", "report_parameters", "resolve"]

@@ -208,3 +208,22 @@ def test_rendered_html_fetches_nothing_even_the_templates_own_scripts(tmp_path: 
     found = EXTERNAL_REFERENCE.search(page)
     assert found is None, page[found.start():found.end() + 60]
     assert "cdnjs" not in page and "print(1)" not in page
+
+
+def test_a_params_file_keeps_dates_as_written_and_a_bad_date_names_its_parameter(spec: Any, tmp_path: Path) -> None:
+    """YAML would build 2026-11-20 as a date and fail on 2026-13-45 with a bare ValueError (the CLI's exit 1)."""
+    from stratlogic.reports.params import read_params_file
+
+    good = tmp_path / "good.yaml"
+    good.write_text("since: 2026-11-20\nuntil: 2026-11-27T08:00:00+01:00\nstatuses: [failed, cancelled]\ntop: 5\n")
+    values = read_params_file(good)
+    assert values == {"since": "2026-11-20", "until": "2026-11-27T08:00:00+01:00",
+                      "statuses": ["failed", "cancelled"], "top": 5}
+    assert resolve(spec, values).since == "2026-11-20"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("since: 2026-13-45\n")
+    with pytest.raises(ParameterError, match=r"^parameter 'since': '2026-13-45' is not a moment"):
+        resolve(spec, read_params_file(bad))
+    (tmp_path / "list.yaml").write_text("- since\n")
+    with pytest.raises(ParameterError, match="expected a mapping"):
+        read_params_file(tmp_path / "list.yaml")
