@@ -3,13 +3,16 @@
 Types: ``str``, ``int``, ``float``, ``bool``, ``list[str]``, ``list[int]``, ``Literal[...]`` and any of
 them ``| None``. Some names carry meaning beyond their type and are checked by it: ``since``/``until``
 (the analytics window grammar), ``tz`` (an IANA zone), ``by`` (hour|day|week|month), ``status``/``statuses``
-(job statuses) and ``action``/``actions`` (audit actions).
+(job statuses), ``action``/``actions`` (audit actions), ``top`` (a row count, 1 to 10,000) and
+``workday_start``/``workday_end`` (HH:MM): the values the statistics would refuse in the kernel are refused
+here, before one starts, naming the notebook's parameter rather than the statistic's argument.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,6 +24,8 @@ _SCALARS = ("str", "int", "float", "bool")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 _NONE = frozenset({"none", "null", ""})
+_CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+_MOST_ROWS = 10_000  # analytics' check_limit default
 ACCEPTED = "str, int, float, bool, list[str], list[int], Literal[...], each optionally '| None'"
 
 
@@ -156,10 +161,20 @@ def _bucket(name: str, value: Any) -> None:
     parse_bucket(value)
 
 
+def _clock(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not _CLOCK.fullmatch(value.strip()):
+        raise ValidationError(f"{value!r} is not a time of day; use HH:MM, e.g. 08:00")
+
+
+def _rows(name: str, value: Any) -> None:
+    if isinstance(value, int) and not 1 <= value <= _MOST_ROWS:
+        raise ValidationError(f"{value!r} is not a whole number from 1 to {_MOST_ROWS:,}")
+
+
 def _one_of(allowed: Callable[[], list[str]], what: str) -> Callable[[str, Any], None]:
     def check(name: str, value: Any) -> None:
         if value not in allowed():
-            raise ValidationError(f"{value!r} is not a {what}; use one of {', '.join(allowed())}")
+            raise ValidationError(f"{value!r} is not {what}; use one of {', '.join(allowed())}")
     return check
 
 
@@ -177,8 +192,9 @@ def _actions() -> list[str]:
 
 _BY_NAME: dict[str, Callable[[str, Any], None]] = {
     "since": _moment, "until": _moment, "tz": _tz, "by": _bucket,
-    "status": _one_of(_statuses, "job status"), "statuses": _one_of(_statuses, "job status"),
-    "action": _one_of(_actions, "audit action"), "actions": _one_of(_actions, "audit action"),
+    "status": _one_of(_statuses, "a job status"), "statuses": _one_of(_statuses, "a job status"),
+    "action": _one_of(_actions, "an audit action"), "actions": _one_of(_actions, "an audit action"),
+    "top": _rows, "workday_start": _clock, "workday_end": _clock,
 }
 
 __all__ = ["ACCEPTED", "ParamType", "coerce", "named", "parse_annotation"]
