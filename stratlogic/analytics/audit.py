@@ -48,6 +48,8 @@ SECURITY_ACTIONS = ("user.created", "user.deleted", "user.role_changed", "user.a
 #: Configuration keys whose changes a security review wants to see (retention, what may be stored, proxy).
 SECURITY_CONFIG_KEYS = ("audit.retention_days", "artifacts.allowed_content_types", "artifacts.max_size_bytes",
                         "scraper.proxy_url")
+#: ``chain_status(since=CHECKPOINT)``: from the newest checkpoint recorded in the trail.
+CHECKPOINT = "checkpoint"
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -184,7 +186,11 @@ def chain_status(db: Database, *, workers: int = 1, since: Moment | None = None,
     (``workers`` > 1 shares a PostgreSQL trail out to processes). With ``since``, only the rows from the
     first one at or after ``since`` to the tail, and that row's link to the stored hash before it: a quick
     check for a report's window, which does not prove the older prefix (run the full check for that).
+    With ``since="checkpoint"``, the rows after the newest checkpoint recorded in the trail (``stratlogic
+    audit checkpoint``), linked to the hash it recorded; the whole chain when there is none (``_from_checkpoint``).
     """
+    if since == CHECKPOINT:
+        return _from_checkpoint(db, workers)
     if since is None:
         report = verify(db, workers=workers)
         with db.unit_of_work(readonly=True) as uow:
@@ -192,6 +198,50 @@ def chain_status(db: Database, *, workers: int = 1, since: Moment | None = None,
         return frame([(report.ok, report.rows, report.last_id, report.last_hash, report.bad_id, report.message,
                        report.seconds, first)], CHAIN)
     return _recent_chain(db, parse_moment(since, param="since", tz=tz))
+
+
+def _newest_checkpoint(db: Database) -> tuple[int, int, str, datetime] | None:
+    """The newest ``audit.checkpoint`` row: its id, the id and hash it recorded, and when. ``max(id)`` filtered
+    on the action alone, so the (action, occurred_at) index answers it even when there is none."""
+    with db.unit_of_work(readonly=True) as uow:
+        newest = uow.session.scalar(select(func.max(L.id)).where(L.action == AuditAction.AUDIT_CHECKPOINT.value))
+        if newest is None:
+            return None
+        row = uow.session.execute(select(L.resource_id, L.details, L.occurred_at).where(L.id == newest)).one()
+    details = row.details if isinstance(row.details, dict) else {}
+    if not str(row.resource_id or "").isdigit() or not isinstance(details.get("hash"), str):
+        return None
+    return newest, int(row.resource_id), details["hash"], row.occurred_at
+
+
+def _from_checkpoint(db: Database, workers: int) -> pd.DataFrame:
+    """Verify the rows after the newest checkpoint's row, and that they link to the hash it recorded.
+
+    Rows up to the checkpoint's are not re-read (an edit there since the checkpoint goes unseen: the whole
+    check finds it); a checkpoint whose row is gone (pruned since) or that holds no id and hash is not used.
+    """
+    found = _newest_checkpoint(db)
+    with db.unit_of_work(readonly=True) as uow:
+        point_hash = None if found is None else uow.session.scalar(select(L.hash).where(L.id == found[1]))
+    if found is None or point_hash is None:
+        whole = chain_status(db, workers=workers)
+        return whole.assign(message=whole["message"] + " (the whole chain: no usable checkpoint in the trail)")
+    started, (marker, point_id, recorded, taken) = time.perf_counter(), found
+    segment = verify_segment(db, point_id + 1, 2**63 - 1)
+    bad, message = segment.bad_id, segment.message
+    if point_hash != recorded:
+        bad, message = point_id, (f"row {point_id} no longer has the hash the checkpoint at row {marker} recorded "
+                                  f"({taken.isoformat()}): the chain up to it was rewritten")
+    elif bad is None and segment.first_prev != recorded:
+        bad, message = segment.first_id, (f"row {segment.first_id}: link broken: its prev_hash is not the hash "
+                                          f"of row {point_id} that the checkpoint recorded")
+    ok = bad is None
+    if ok:
+        message = (f"{segment.rows} rows verified from id {segment.first_id} to {segment.last_id}, linked to row "
+                   f"{point_id} as the checkpoint at row {marker} ({taken.isoformat()}) recorded it; rows up to "
+                   f"{point_id} not re-read")
+    return frame([(ok, segment.rows, segment.last_id if ok else None, segment.last_hash if ok else None, bad,
+                   message, time.perf_counter() - started, segment.first_id)], CHAIN)
 
 
 def _recent_chain(db: Database, start: datetime) -> pd.DataFrame:
@@ -214,5 +264,5 @@ def _recent_chain(db: Database, start: datetime) -> pd.DataFrame:
                    segment.bad_id, message, time.perf_counter() - started, low)], CHAIN)
 
 
-__all__ = ["ACTIONS", "SECURITY_ACTIONS", "SECURITY_CONFIG_KEYS", "after_hours", "audit_filters", "audit_volume",
-           "chain_status", "security_changes", "top_actors", "top_resources"]
+__all__ = ["ACTIONS", "CHECKPOINT", "SECURITY_ACTIONS", "SECURITY_CONFIG_KEYS", "after_hours", "audit_filters",
+           "audit_volume", "chain_status", "security_changes", "top_actors", "top_resources"]
