@@ -31,6 +31,7 @@ from stratlogic._workbench_facades import Artifacts, Audit, Config, Jobs, ReadOn
 from stratlogic.config import Settings, display_url, load_settings
 from stratlogic.db import Database, make_engine
 from stratlogic.db.actor import Origin, acting_as
+from stratlogic.db.engine import SQLITE_BEGIN
 from stratlogic.errors import StratLogicError, ValidationError
 from stratlogic.models import Artifact, AuditLog, ScrapingJob, User
 
@@ -153,7 +154,7 @@ class Workbench:
         """Reachable, latency, schema revision against the migrations' head (``HealthReport``)."""
         from stratlogic.db.health import check
 
-        return check(self.db.engine)
+        return check(_reader(self.db))
 
     def migrate(self, revision: str = "head") -> str:
         """Apply migrations up to ``revision`` (``stratlogic db upgrade``); returns what Alembic reported."""
@@ -207,10 +208,16 @@ class Workbench:
         return f"<table><caption>StratLogic workbench</caption>{body}</table>"
 
 
+def _reader(db: Database) -> Engine:
+    """The engine, its SQLite transactions begun DEFERRED: the default ``BEGIN IMMEDIATE`` takes the write lock,
+    which a read-only workbench's ``query_only`` connection refuses ("attempt to write a readonly database")."""
+    return db.engine.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
+
+
 def _summary(db: Database) -> Summary:
     url, backend = display_url(db.engine.url), db.dialect
     try:
-        with db.engine.connect() as connection:
+        with _reader(db).connect() as connection:
             from alembic.runtime.migration import MigrationContext
 
             revision = MigrationContext.configure(connection).get_current_revision()

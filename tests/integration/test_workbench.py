@@ -146,6 +146,18 @@ def test_a_read_only_workbench_refuses_writes_in_the_facades_and_in_the_database
         assert reader.users.by_username("ada").full_name is None
 
 
+def test_a_read_only_workbench_still_describes_its_database_and_its_health(url: str, home: Path) -> None:
+    """Its connections refuse writes; SQLite's default BEGIN IMMEDIATE is one (the repr said 'unreachable')."""
+    with stratlogic.open(url) as writer:
+        writer.users.create("ada", "ada@example.com")
+    with stratlogic.open(url, readonly=True) as reader:
+        shown, page = repr(reader), reader._repr_html_()
+        assert "unreachable" not in shown + page and "problem" not in page
+        assert f"revision {migrate.heads()[0]}" in shown and "users=" in shown and "audit rows=" in shown
+        health = reader.health()
+        assert health.ok and health.reachable and health.current_revision == migrate.heads()[0], health.message
+
+
 def test_stats_binds_every_analytics_function_with_its_doc_and_signature(wb: Workbench,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     def sample_stat(db: Any, *, since: str = "-30d", limit: int = 10) -> Any:
