@@ -18,7 +18,7 @@ from stratlogic import seed as seeding
 from stratlogic.cli._common import cli_errors, database, err, out, settings
 from stratlogic.errors import ValidationError
 from stratlogic.seed import BaseSeedResult, DemoOptions, DemoResult, ResetResult
-from stratlogic.seed.base import ADMIN_USERNAME
+from stratlogic.seed.base import ADMIN_USERNAME, check_admin_password
 from stratlogic.seed.demo import check as check_demo
 from stratlogic.seed.estimate import estimate
 from stratlogic.storage import LocalStore, store_from_settings
@@ -55,15 +55,13 @@ def seed(
         chosen: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
         if not demo and (extra := [f"--{name}" for name in chosen] + (["--no-objects"] if no_objects else [])):
             raise ValidationError(f"{', '.join(extra)} only apply with --demo")
+        options = _demo_options(chosen, no_objects) if demo else None  # every value checked before --reset
         if reset:
+            check_admin_password(settings())  # the admin is made again after the reset: refuse a weak one first
             _report_reset(seeding.reset(settings()))
-        if not demo:
+        if options is None:
             _report_base(seeding.seed_defaults(database(), interactive=interactive))
             return
-        if until is not None:
-            chosen["until"] = _day(until)
-        options = DemoOptions(**chosen, objects=not no_objects)  # unset flags keep DemoOptions' defaults
-        check_demo(options)
         store = store_from_settings(settings())
         err.print(estimate(options, folder_store=isinstance(store, LocalStore)).describe(store.describe()),
                   markup=False)
@@ -76,6 +74,15 @@ def seed(
                           "were removed (`stratlogic artifacts reconcile --fix` removes any left)", markup=False)
                 raise typer.Exit(128 + stopped.value) from None
     _report_demo(result)
+
+
+def _demo_options(chosen: dict[str, Any], no_objects: bool) -> DemoOptions:
+    """The demo's options, checked: a bad value is refused before ``--reset`` empties anything."""
+    if "until" in chosen:
+        chosen = {**chosen, "until": _day(chosen["until"])}
+    options = DemoOptions(**chosen, objects=not no_objects)  # unset flags keep DemoOptions' defaults
+    check_demo(options)
+    return options
 
 
 @contextmanager

@@ -28,7 +28,7 @@ from stratlogic.models.audit_rules import MASK, AuditAction
 from stratlogic.repositories import ConfigRepository, UserRepository, _trail
 from stratlogic.repositories.bulk import BulkWriter
 from stratlogic.repositories.config import DECLARED
-from stratlogic.security import WeakPasswordError, generate_password, hash_password
+from stratlogic.security import WeakPasswordError, check_password_strength, generate_password, hash_password
 from stratlogic.seed._rows import AUDIT_COLUMNS, MILLISECOND, Chain, jsonb, micros, stamp
 
 ADMIN_USERNAME = "admin"
@@ -132,14 +132,21 @@ def _existing_admin(users: UserRepository) -> int | None:
     return None
 
 
+def check_admin_password(settings: Settings) -> None:
+    """Refuse a weak ``STRATLOGIC_ADMIN_PASSWORD`` before anything changes (``seed --reset`` asks first)."""
+    if settings.admin_password is not None:
+        try:
+            check_password_strength(settings.admin_password.get_secret_value(), username=ADMIN_USERNAME,
+                                    email=ADMIN_EMAIL)
+        except WeakPasswordError as exc:
+            raise ValidationError(f"STRATLOGIC_ADMIN_PASSWORD refused: it {'; it '.join(exc.reasons)}") from None
+
+
 def _admin_password(settings: Settings) -> _Admin:
     """The admin's password hash: from STRATLOGIC_ADMIN_PASSWORD (checked), else a generated password."""
     if settings.admin_password is not None:
-        try:
-            hashed = hash_password(settings.admin_password.get_secret_value(), username=ADMIN_USERNAME,
-                                   email=ADMIN_EMAIL)
-        except WeakPasswordError as exc:
-            raise ValidationError(f"STRATLOGIC_ADMIN_PASSWORD refused: it {'; it '.join(exc.reasons)}") from None
+        check_admin_password(settings)
+        hashed = hash_password(settings.admin_password.get_secret_value(), username=ADMIN_USERNAME, email=ADMIN_EMAIL)
         return _Admin(hashed, None)
     password = generate_password()
     return _Admin(hash_password(password, username=ADMIN_USERNAME, email=ADMIN_EMAIL), password)
@@ -201,5 +208,6 @@ def _config_row(key: str, at: int) -> tuple[Any, ...]:
     return (key, jsonb(spec.default), spec.description, spec.secret, None, at, at)
 
 
-__all__ = ["ADMIN_EMAIL", "ADMIN_USERNAME", "PASSWORD_FILE", "BaseSeedResult", "discard_password_file", "password_file",
+__all__ = ["ADMIN_EMAIL", "ADMIN_USERNAME", "PASSWORD_FILE", "BaseSeedResult", "check_admin_password",
+           "discard_password_file", "password_file",
            "seed_defaults", "write_defaults", "write_password_file"]

@@ -384,3 +384,41 @@ def test_reset_starts_the_embedded_database_from_empty(tmp_path: Path) -> None:
     assert counts(db)["scraping_jobs"] == 40 and verify(db).ok
     assert reconcile(db, store_from_settings(settings)).findings == []  # the first run's objects are gone
     db.dispose()
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize(("flags", "refusal"), [
+    (("--until", "garbage"), "--until 'garbage' is not a date"),
+    (("--jobs", "-5"), "--jobs -5 is out of range"),
+    (("--until", "2999-01-01"), "--until 2999-01-01 is in the future"),
+])
+def test_reset_refuses_a_bad_value_before_emptying_anything(tmp_path: Path, flags: tuple[str, ...],
+                                                            refusal: str) -> None:
+    """A bad demo value with --reset is refused first: the database, its objects and its password file stay."""
+    env = {"STRATLOGIC_HOME": str(tmp_path)}
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    seeded = run_cli("seed", "--demo", "--users", "3", "--jobs", "10", "--days", "2", "--until", UNTIL.isoformat(),
+                     env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    objects = sorted((tmp_path / "var" / "artifacts" / "jobs").rglob("*"))
+    result = run_cli("seed", "--demo", "--reset", *flags, env=env)
+    assert result.returncode == 1 and refusal in result.stderr and "emptied" not in result.stderr
+    assert (tmp_path / "var" / "admin-password.txt").exists()
+    assert sorted((tmp_path / "var" / "artifacts" / "jobs").rglob("*")) == objects != []
+    settings = load_settings(home=tmp_path, database_url="sqlite:///var/stratlogic.db")
+    db = Database.from_settings(settings)
+    assert counts(db)["scraping_jobs"] == 10
+    db.dispose()
+
+
+@pytest.mark.sqlite
+def test_reset_refuses_a_weak_admin_password_before_emptying_anything(tmp_path: Path) -> None:
+    env = {"STRATLOGIC_HOME": str(tmp_path), "STRATLOGIC_ADMIN_PASSWORD": STRONG}
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert run_cli("seed", env=env).returncode == 0
+    result = run_cli("seed", "--reset", env={**env, "STRATLOGIC_ADMIN_PASSWORD": "password"})
+    assert result.returncode == 1 and "STRATLOGIC_ADMIN_PASSWORD refused" in result.stderr
+    assert "emptied" not in result.stderr
+    db = Database.from_settings(load_settings(home=tmp_path, database_url="sqlite:///var/stratlogic.db"))
+    assert counts(db)["users"] == 1
+    db.dispose()
