@@ -8,9 +8,11 @@ Each keyword takes a scalar or a list and is validated by the repositories' filt
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+import functools
+import inspect
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import ColumnElement, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
@@ -25,6 +27,8 @@ from stratlogic.repositories.filters import field_for, parse_filters
 FilterValue = str | int | Iterable[str | int] | None
 #: A window bound: see ``stratlogic.analytics.window``.
 Moment = str | date | datetime
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -78,6 +82,22 @@ def window_of(since: Moment, until: Moment, tz: str) -> Window:
     return parse_window(since, until, tz=tz)
 
 
+def named(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Refuse an unknown keyword (a misspelt filter such as ``stauts=``) with a one-line ValidationError that
+    names it and lists what the statistic accepts, as for a bad value (Python's own error is a TypeError)."""
+    accepted = [name for name, param in inspect.signature(function).parameters.items()
+                if param.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+
+    @functools.wraps(function)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        for name in kwargs:
+            if name not in accepted:
+                raise ValidationError(f"{name}: {function.__name__} has no such parameter; it accepts "
+                                      f"{', '.join(n for n in accepted if n != 'db')}")
+        return function(*args, **kwargs)
+    return checked
+
+
 def check_limit(limit: int, *, param: str = "limit", most: int = 10_000) -> int:
     """A positive row limit up to ``most``, refused by name otherwise."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= most:
@@ -93,5 +113,5 @@ def check_choice(param: str, value: str, allowed: Iterable[str]) -> str:
     return value
 
 
-__all__ = ["FilterValue", "Moment", "check_choice", "check_limit", "in_window", "listed", "one_of", "person",
-           "window_of"]
+__all__ = ["FilterValue", "Moment", "check_choice", "check_limit", "in_window", "listed", "named", "one_of",
+           "person", "window_of"]

@@ -12,7 +12,16 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, select
 
-from stratlogic.analytics._filters import FilterValue, Moment, check_choice, check_limit, in_window, one_of, person
+from stratlogic.analytics._filters import (
+    FilterValue,
+    Moment,
+    check_choice,
+    check_limit,
+    in_window,
+    named,
+    one_of,
+    person,
+)
 from stratlogic.analytics._filters import window_of as _window
 from stratlogic.analytics._frames import frame
 from stratlogic.analytics._sql import PERCENTILES, fetch, fetch_all, percentile_statements, percentiles_of
@@ -43,6 +52,7 @@ def _where(since: Moment, until: Moment, tz: str, **filters: FilterValue) -> lis
     return [*in_window(A.created_at, _window(since, until, tz)), *artifact_filters(**filters)]
 
 
+@named
 def artifact_summary(db: Database, *, field: str = "content_type", since: Moment = "-30d", until: Moment = "now",
                      tz: str = "UTC", content_type: FilterValue = None, bucket: FilterValue = None,
                      job: FilterValue = None, owner: FilterValue = None,
@@ -65,6 +75,7 @@ def _size_label(low: int, high: int | None) -> str:
                                                           f"{short(low)} - {short(high)}")
 
 
+@named
 def artifact_sizes(db: Database, *, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
                    content_type: FilterValue = None, bucket: FilterValue = None, job: FilterValue = None,
                    owner: FilterValue = None, domain: FilterValue = None) -> pd.DataFrame:
@@ -80,6 +91,7 @@ def artifact_sizes(db: Database, *, since: Moment = "-30d", until: Moment = "now
                  [("bin", "str"), ("low", "int64"), ("high", "Int64"), ("artifacts", "int64")])
 
 
+@named
 def artifact_size_percentiles(db: Database, *, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
                               content_type: FilterValue = None, bucket: FilterValue = None,
                               job: FilterValue = None, owner: FilterValue = None,
@@ -94,6 +106,7 @@ def artifact_size_percentiles(db: Database, *, since: Moment = "-30d", until: Mo
                   ("max", "Int64")])
 
 
+@named
 def artifacts_per_job(db: Database, *, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
                       status: FilterValue = None, content_type: FilterValue = None, bucket: FilterValue = None,
                       owner: FilterValue = None, domain: FilterValue = None) -> pd.DataFrame:
@@ -107,6 +120,7 @@ def artifacts_per_job(db: Database, *, since: Moment = "-30d", until: Moment = "
     return frame(found, [("artifacts", "int64"), ("jobs", "int64")])
 
 
+@named
 def metadata_coverage(db: Database, *, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
                       content_type: FilterValue = None, bucket: FilterValue = None, job: FilterValue = None,
                       owner: FilterValue = None, domain: FilterValue = None) -> pd.DataFrame:
@@ -121,6 +135,7 @@ def metadata_coverage(db: Database, *, since: Moment = "-30d", until: Moment = "
     return result.sort_values(["artifacts", "key"], ascending=[False, True], ignore_index=True)
 
 
+@named
 def metadata_top_values(db: Database, key: str, *, limit: int = 10, since: Moment = "-30d", until: Moment = "now",
                         tz: str = "UTC", content_type: FilterValue = None, bucket: FilterValue = None,
                         job: FilterValue = None, owner: FilterValue = None,
@@ -139,6 +154,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+@named
 def duplicate_artifacts(db: Database, *, limit: int = 100, since: Moment = "-30d", until: Moment = "now",
                         tz: str = "UTC", content_type: FilterValue = None, bucket: FilterValue = None,
                         job: FilterValue = None, owner: FilterValue = None,

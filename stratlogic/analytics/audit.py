@@ -24,6 +24,7 @@ from stratlogic.analytics._filters import (
     check_limit,
     in_window,
     listed,
+    named,
     one_of,
     person,
 )
@@ -71,6 +72,7 @@ def _actor_name() -> Any:
     return func.coalesce(User.username, literal(SYSTEM))
 
 
+@named
 def audit_volume(db: Database, *, by: str = "day", group: str = "action", since: Moment = "-30d",
                  until: Moment = "now", tz: str = "UTC", action: FilterValue = None, actor: FilterValue = None,
                  resource_type: FilterValue = None) -> pd.DataFrame:
@@ -92,6 +94,7 @@ def audit_volume(db: Database, *, by: str = "day", group: str = "action", since:
                  [("bucket", "datetime"), ("key", "str"), ("events", "int64")], tz=window.tz)
 
 
+@named
 def top_actors(db: Database, *, limit: int = 10, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
                action: FilterValue = None, actor: FilterValue = None,
                resource_type: FilterValue = None) -> pd.DataFrame:
@@ -105,6 +108,7 @@ def top_actors(db: Database, *, limit: int = 10, since: Moment = "-30d", until: 
     return frame(found, [("actor_id", "Int64"), ("actor", "str"), ("events", "int64")])
 
 
+@named
 def top_resources(db: Database, *, limit: int = 10, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
                   action: FilterValue = None, actor: FilterValue = None,
                   resource_type: FilterValue = None) -> pd.DataFrame:
@@ -134,6 +138,7 @@ def _security_condition(config_keys: tuple[str, ...]) -> ColumnElement[bool]:
                     L.resource_id.in_(config_keys)))
 
 
+@named
 def security_changes(db: Database, *, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
                      actor: FilterValue = None, config_keys: tuple[str, ...] = SECURITY_CONFIG_KEYS,
                      limit: int = 10_000) -> pd.DataFrame:
@@ -153,6 +158,7 @@ def _clock(param: str, text: str) -> str:
     return f"{text.strip()}:00"
 
 
+@named
 def after_hours(db: Database, *, start: str = "08:00", end: str = "18:00", weekdays_only: bool = True,
                 since: Moment = "-30d", until: Moment = "now", tz: str = "UTC", action: FilterValue = None,
                 actor: FilterValue = None, resource_type: FilterValue = None,
@@ -178,6 +184,7 @@ CHAIN = [("ok", "bool"), ("rows_checked", "int64"), ("tail_id", "Int64"), ("tail
          ("first_bad_id", "Int64"), ("message", "str"), ("seconds", "float64"), ("first_id", "Int64")]
 
 
+@named
 def chain_status(db: Database, *, workers: int = 1, since: Moment | None = None, tz: str = "UTC") -> pd.DataFrame:
     """One row from ``audit verify``: ``ok``, ``rows_checked``, ``tail_id`` / ``tail_hash`` (the last row
     verified), ``first_bad_id``, ``message``, ``seconds``, ``first_id`` (the first row checked).

@@ -13,7 +13,16 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, type_coerce
 
-from stratlogic.analytics._filters import FilterValue, Moment, check_choice, check_limit, in_window, one_of, person
+from stratlogic.analytics._filters import (
+    FilterValue,
+    Moment,
+    check_choice,
+    check_limit,
+    in_window,
+    named,
+    one_of,
+    person,
+)
 from stratlogic.analytics._filters import window_of as _window
 from stratlogic.analytics._frames import frame
 from stratlogic.analytics._sql import (
@@ -26,8 +35,9 @@ from stratlogic.analytics._sql import (
     percentiles_of,
     seconds_between,
 )
-from stratlogic.analytics.window import Window, parse_bucket
+from stratlogic.analytics.window import Window, parse_bucket, parse_moment
 from stratlogic.db import Database
+from stratlogic.errors import ValidationError
 from stratlogic.models import ScrapingJob, User
 from stratlogic.models.base import UTCDateTime
 from stratlogic.models.enums import JobStatus
@@ -56,6 +66,7 @@ def _rate(part: int, whole: int) -> float:
     return part / whole if whole else math.nan
 
 
+@named
 def job_volume(db: Database, *, by: str = "day", since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
                status: FilterValue = None, owner: FilterValue = None, kind: FilterValue = None,
                domain: FilterValue = None) -> pd.DataFrame:
@@ -81,6 +92,7 @@ SUMMARY = [("jobs", "int64"), ("completed", "int64"), ("failed", "int64"), ("can
            ("items", "int64"), ("bytes", "int64"), ("pending", "int64"), ("queued", "int64"), ("running", "int64")]
 
 
+@named
 def job_summary(db: Database, *, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
                 status: FilterValue = None, owner: FilterValue = None, kind: FilterValue = None,
                 domain: FilterValue = None) -> pd.DataFrame:
@@ -97,6 +109,7 @@ def job_summary(db: Database, *, since: Moment = "-30d", until: Moment = "now", 
                    _rate(failed, outcome), pages, items, size, pending, queued, running)], SUMMARY)
 
 
+@named
 def job_durations(db: Database, *, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
                   status: FilterValue = None, owner: FilterValue = None, kind: FilterValue = None,
                   domain: FilterValue = None) -> pd.DataFrame:
@@ -120,6 +133,7 @@ def job_durations(db: Database, *, since: Moment = "-30d", until: Moment = "now"
                        *((f"p{round(p * 100)}", "float64") for p in PERCENTILES)])
 
 
+@named
 def job_attempts(db: Database, *, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
                  status: FilterValue = None, owner: FilterValue = None, kind: FilterValue = None,
                  domain: FilterValue = None) -> pd.DataFrame:
@@ -131,6 +145,7 @@ def job_attempts(db: Database, *, since: Moment = "-30d", until: Moment = "now",
     return frame(found, [("attempts", "int64"), ("jobs", "int64")])
 
 
+@named
 def job_errors(db: Database, *, limit: int = 10, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
                status: FilterValue = None, owner: FilterValue = None, kind: FilterValue = None,
                domain: FilterValue = None) -> pd.DataFrame:
@@ -153,6 +168,7 @@ BREAKDOWN = [("key", "str"), ("jobs", "int64"), ("completed", "int64"), ("failed
              ("success_rate", "float64"), ("pages", "int64"), ("items", "int64"), ("bytes", "int64")]
 
 
+@named
 def job_breakdown(db: Database, *, field: str = "owner", since: Moment = "-30d", until: Moment = "now",
                   tz: str = "UTC", status: FilterValue = None, owner: FilterValue = None, kind: FilterValue = None,
                   domain: FilterValue = None) -> pd.DataFrame:
@@ -174,6 +190,7 @@ def job_breakdown(db: Database, *, field: str = "owner", since: Moment = "-30d",
     return result.sort_values(["jobs", "key"], ascending=[False, True], ignore_index=True, na_position="last")
 
 
+@named
 def job_throughput(db: Database, *, by: str = "day", since: Moment = "-30d", until: Moment = "now",
                    tz: str = "UTC", status: FilterValue = None, owner: FilterValue = None,
                    kind: FilterValue = None, domain: FilterValue = None) -> pd.DataFrame:
@@ -191,9 +208,14 @@ def job_throughput(db: Database, *, by: str = "day", since: Moment = "-30d", unt
 
 
 def _now(now: datetime | None) -> datetime:
-    return (now or datetime.now(UTC)).astimezone(UTC)
+    if now is None:
+        return datetime.now(UTC)
+    if not isinstance(now, datetime):
+        raise ValidationError(f"now: {now!r} is not a datetime (give a timezone-aware datetime, or leave it out)")
+    return parse_moment(now, param="now")  # naive: UTC
 
 
+@named
 def stuck_jobs(db: Database, *, now: datetime | None = None, owner: FilterValue = None, kind: FilterValue = None,
                domain: FilterValue = None) -> pd.DataFrame:
     """Running jobs whose lease has expired (their worker is gone) -> ``id``, ``name``, ``claimed_by``,
@@ -209,6 +231,7 @@ def stuck_jobs(db: Database, *, now: datetime | None = None, owner: FilterValue 
                   ("expired_for_seconds", "float64")])
 
 
+@named
 def queue_health(db: Database, *, now: datetime | None = None, owner: FilterValue = None,
                  kind: FilterValue = None, domain: FilterValue = None) -> pd.DataFrame:
     """One row: ``queued``, ``claimable`` (queued and not backing off), ``oldest_queued_at``,

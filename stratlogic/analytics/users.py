@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import ColumnElement, and_, case, func, select
 
-from stratlogic.analytics._filters import FilterValue, Moment, in_window, one_of
+from stratlogic.analytics._filters import FilterValue, Moment, in_window, named, one_of
 from stratlogic.analytics._filters import window_of as _window
 from stratlogic.analytics._frames import frame
 from stratlogic.analytics._sql import fetch
@@ -35,6 +35,7 @@ def _count(condition: Any) -> Any:
     return func.count(case((condition, 1)))
 
 
+@named
 def user_summary(db: Database, *, since: Moment = "-30d", until: Moment = "now", tz: str = "UTC",
                  role: FilterValue = None, active: bool | str | None = None) -> pd.DataFrame:
     """One row: ``users``, ``active``, ``inactive``, ``verified``, ``recently_active`` (logged in in the window)."""
@@ -48,6 +49,7 @@ def user_summary(db: Database, *, since: Moment = "-30d", until: Moment = "now",
                   ("recently_active", "int64")])
 
 
+@named
 def users_by_role(db: Database, *, role: FilterValue = None, active: bool | str | None = None) -> pd.DataFrame:
     """Every role with its user count -> ``role``, ``users`` (roles without users listed with 0)."""
     found = {getattr(r, "value", r): n for r, n in fetch(db, select(User.role, func.count())

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pandas as pd
 import pytest
 from sqlalchemy import select, text
 
+from stratlogic import analytics
 from stratlogic.analytics import audit
 from stratlogic.analytics import jobs as stats
 from stratlogic.audit import checkpoint
 from stratlogic.db import Database
+from stratlogic.errors import ValidationError
 from stratlogic.models import AuditLog
 from stratlogic.repositories import JobRepository, UserRepository
 from tests.integration.analytics_data import job, seed_audit
@@ -84,3 +88,17 @@ def test_chain_from_a_checkpoint_that_was_blanked_checks_the_whole_chain(db: Dat
     row = audit.chain_status(db, since="checkpoint").iloc[0]
     assert (row["ok"], row["first_bad_id"], row["first_id"]) == (False, trail[-1] + 1, trail[0])
     assert "no usable checkpoint" in row["message"]
+
+
+@pytest.mark.parametrize("name", analytics.STATISTICS)
+def test_an_unknown_keyword_is_refused_by_name_for_every_statistic(name: str) -> None:
+    function = getattr(analytics, name)
+    with pytest.raises(ValidationError, match=rf"^stauts: {name} has no such parameter; it accepts \w"):
+        function(None, stauts="failed")  # refused before the database is touched
+    assert "db" in inspect.signature(function).parameters  # the signature notebooks' help shows is kept
+
+
+def test_now_of_the_queue_statistics_must_be_a_datetime(db: Database) -> None:
+    for call in (stats.stuck_jobs, stats.queue_health):
+        with pytest.raises(ValidationError, match=r"^now: '2026-01-01' is not a datetime"):
+            call(db, now="2026-01-01")  # type: ignore[arg-type]
