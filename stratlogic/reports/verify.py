@@ -1,7 +1,8 @@
 """``reports verify DIR``: the outputs are unchanged and the audit history they were computed from is intact.
 
 Checks, in order, stopping at the first failure (which it names):
-1. every output (and ``index.html``) has the size and sha256 the manifest records;
+1. every output (and ``index.html``) has the size and sha256 the manifest records, and no file was added to the
+   run folder since (a planted ``data/extra.csv`` would be read beside the real ones);
 2. the manifest file's sha256 equals the one in the run's ``report.run`` audit row;
 3. the audit row the reports saw as the chain's tail is still there with the same hash (when retention has
    since pruned it, the prune anchor stands in for it);
@@ -70,6 +71,16 @@ def _file_problem(folder: Path, entry: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _unrecorded(folder: Path, files: list[Mapping[str, Any]]) -> str | None:
+    """The first file in the run folder the manifest does not list (``manifest.json`` itself aside)."""
+    known = {str(entry["path"]) for entry in files} | {"manifest.json"}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        if path.is_file() and relative not in known:
+            return f"file {relative}: not in the manifest (added to the run folder after the run)"
+    return None
+
+
 def _run_row_problem(db: Database, run_id: str, digest: str) -> str | None:
     query = (select(AuditLog.id, AuditLog.details)
              .where(AuditLog.action == AuditAction.REPORT_RUN.value, AuditLog.resource_type == RESOURCE_TYPE,
@@ -114,6 +125,8 @@ def verify_run(db: Database, folder: Path) -> RunVerification:
     for entry in files:
         if problem := _file_problem(folder, entry):
             return RunVerification(False, problem)
+    if problem := _unrecorded(folder, files):
+        return RunVerification(False, problem, len(files))
     run_id = str(manifest.get("run_id"))
     tail = (manifest.get("lineage") or {}).get("audit_tail")
     problem = _run_row_problem(db, run_id, digest) or _tail_problem(db, tail)
