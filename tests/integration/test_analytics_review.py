@@ -102,3 +102,14 @@ def test_now_of_the_queue_statistics_must_be_a_datetime(db: Database) -> None:
     for call in (stats.stuck_jobs, stats.queue_health):
         with pytest.raises(ValidationError, match=r"^now: '2026-01-01' is not a datetime"):
             call(db, now="2026-01-01")  # type: ignore[arg-type]
+
+
+def test_the_rows_fetched_tests_cover_every_statistic() -> None:
+    """Each statistic is in one of the ``fetches no more rows than it returns`` tests (chain_status, which
+    must read the chain, is the named exception): a statistic added without one fails here."""
+    from tests.integration import test_analytics_artifacts, test_analytics_audit, test_analytics_jobs
+
+    covered = {name for module in (test_analytics_artifacts, test_analytics_audit, test_analytics_jobs)
+               for name, _ in module.ALL}
+    covered |= {"stuck_jobs", "queue_health", "metadata_top_values", "user_summary", "users_by_role"}  # own tests
+    assert covered | {"chain_status"} == set(analytics.STATISTICS)
