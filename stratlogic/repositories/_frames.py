@@ -19,6 +19,8 @@ from sqlalchemy import JSON, Column
 if TYPE_CHECKING:
     import pandas as pd
 
+#: The rows ``frame()`` holds by default (beyond them it warns, naming the total).
+FRAME_LIMIT = 1000
 #: The batch ``frames()`` reads by default: a keyset page per query, memory flat in the table's size.
 FRAME_BATCH = 10_000
 
@@ -67,5 +69,5 @@ def concat(parts: Iterator[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
     return collected[0] if len(collected) == 1 else pd.concat(collected, ignore_index=True)
 
 
-__all__ = ["FRAME_BATCH", "TruncatedFrameWarning", "as_json_text", "build", "concat", "json_columns",
+__all__ = ["FRAME_BATCH", "FRAME_LIMIT", "TruncatedFrameWarning", "as_json_text", "build", "concat", "json_columns",
            "warn_truncated"]

@@ -221,15 +221,20 @@ class Repository(Generic[ModelT]):
             self.uow.database.engine.url.render_as_string(hide_password=True)
         return _cursor.CursorCodec(hashlib.sha256(f"stratlogic-cursor:{secret}".encode()).digest())
 
-    def frame(self, filters: Filters = None, *, sort: Sort = None, limit: int = 1000, offset: int = 0,
+    def frame(self, filters: Filters = None, *, sort: Sort = None, limit: int | None = None, offset: int = 0,
               all: bool = False) -> pd.DataFrame:
         """Matching rows as a DataFrame of their visible columns (hidden ones, such as hashes, never appear).
 
-        At most ``limit`` rows: when more match, a ``TruncatedFrameWarning`` names the total. ``all=True``
-        reads every matching row (in keyset batches, see ``frames``). JSON columns are JSON text.
+        At most ``limit`` rows (default 1000): when more match, a ``TruncatedFrameWarning`` names the total.
+        ``all=True`` reads every matching row (in keyset batches, see ``frames``), so it takes no ``limit``
+        or ``offset``. JSON columns are JSON text.
         """
         if all:
+            if limit is not None or offset:
+                raise ValidationError(f"all=True reads every matching row: it takes no limit or offset (got "
+                                      f"limit={limit}, offset={offset}); drop all=True for a slice")
             return _frames.concat(self.frames(filters, sort=sort), self._frame_of([]))
+        limit = _frames.FRAME_LIMIT if limit is None else limit
         self._check_limit(limit)
         self._check_offset(offset)
         query, orders = self._frame_query(filters, sort)

@@ -60,6 +60,15 @@ def test_all_and_frames_stream_every_row_in_order(db: Database, people: list[int
             next(users.frames(batch=0))
 
 
+@pytest.mark.parametrize(("limit", "offset"), [(5, 0), (None, 3), (1000, 0), (5, 3)])
+def test_all_refuses_a_limit_or_offset_it_would_ignore(db: Database, people: list[int], limit: int | None,
+                                                        offset: int) -> None:
+    """``frame(all=True, limit=5)`` used to return every row without a word: it names what it cannot honour."""
+    with db.unit_of_work(readonly=True) as uow, pytest.raises(
+            ValidationError, match=rf"all=True .* takes no limit or offset \(got limit={limit}, offset={offset}\)"):
+        UserRepository(uow).frame(all=True, limit=limit, offset=offset)
+
+
 def test_audit_frames_with_details_of_mixed_shapes_write_to_parquet(db: Database, tmp_path: Path) -> None:
     with db.unit_of_work() as uow:
         config = ConfigRepository(uow)
