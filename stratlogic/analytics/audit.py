@@ -208,10 +208,13 @@ def chain_status(db: Database, *, workers: int = 1, since: Moment | None = None,
 
 
 def _newest_checkpoint(db: Database) -> tuple[int, int, str, datetime] | None:
-    """The newest ``audit.checkpoint`` row: its id, the id and hash it recorded, and when. ``max(id)`` filtered
-    on the action alone, so the (action, occurred_at) index answers it even when there is none."""
+    """The newest ``audit.checkpoint`` row: its id, the id and hash it recorded, and when. The ids are read
+    filtered on the action alone (a few hundred a year), so the (action, occurred_at) index answers it:
+    ``max(id)`` lets PostgreSQL walk the primary key backwards instead, the whole trail (3.6 s on 5.5M rows)
+    when there is no checkpoint."""
     with db.unit_of_work(readonly=True) as uow:
-        newest = uow.session.scalar(select(func.max(L.id)).where(L.action == AuditAction.AUDIT_CHECKPOINT.value))
+        newest = max(uow.session.scalars(select(L.id).where(L.action == AuditAction.AUDIT_CHECKPOINT.value)),
+                     default=None)
         if newest is None:
             return None
         row = uow.session.execute(select(L.resource_id, L.details, L.occurred_at).where(L.id == newest)).one()
