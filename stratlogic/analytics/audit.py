@@ -204,7 +204,11 @@ def chain_status(db: Database, *, workers: int = 1, since: Moment | None = None,
             first = uow.session.scalar(select(func.min(L.id)))
         return frame([(report.ok, report.rows, report.last_id, report.last_hash, report.bad_id, report.message,
                        report.seconds, first)], CHAIN)
-    return _recent_chain(db, parse_moment(since, param="since", tz=tz))
+    try:
+        start = parse_moment(since, param="since", tz=tz)
+    except ValidationError as exc:
+        raise ValidationError(f"{exc} (or {CHECKPOINT!r}: from the newest checkpoint)") from None
+    return _recent_chain(db, start)
 
 
 def _newest_checkpoint(db: Database) -> tuple[int, int, str, datetime] | None:

@@ -51,6 +51,8 @@ def trail(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_chain_from_checkpoint_without_one_checks_the_whole_chain(db: Database, trail: list[int]) -> None:
+    with pytest.raises(ValidationError, match=r"^since: 'checkpiont' is not a moment; .* \(or 'checkpoint': from"):
+        audit.chain_status(db, since="checkpiont")
     row = audit.chain_status(db, since="checkpoint").iloc[0]
     assert (row["ok"], row["rows_checked"], row["first_id"], row["tail_id"]) == (True, 8, trail[0], trail[-1])
     assert row["message"].endswith("(the whole chain: no usable checkpoint in the trail)")
