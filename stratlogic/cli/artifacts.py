@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -60,7 +61,7 @@ def _row(artifact: StoredArtifact) -> dict[str, Any]:
             "created_at": artifact.created_at.isoformat()}
 
 
-@app.command()
+@app.command(context_settings=NEGATIVE_VALUES)
 def put(
     job_id: Annotated[int, typer.Argument(help="The job the artifact belongs to.")],
     path: Annotated[Path, typer.Argument(help="The file to store.", exists=True, dir_okay=False, readable=True)],
@@ -73,17 +74,18 @@ def put(
     Example: stratlogic artifacts put 42 page.html --meta url=https://example.com/ --meta pages=3
     """
     with cli_errors():
-        stored = store_artifact(database(), store_from_settings(settings()), job_id, path, name or path.name,
+        stored = store_artifact(database(), store_from_settings(settings()), job_id, path,
+                                path.name if name is None else name,
                                 content_type, _metadata(meta))
     out.print(json.dumps(_row(stored)), markup=False)
     err.print(f"stored as artifact {stored.id}" if stored.created else
               f"job {job_id} already has this content: artifact {stored.id} (nothing stored)")
 
 
-@app.command()
+@app.command(context_settings=NEGATIVE_VALUES)
 def get(
     artifact_id: Annotated[int, typer.Argument(help="The artifact's id.")],
-    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="File or folder to write; '-' for stdout.")]
+    out_path: Annotated[str | None, typer.Option("--out", "-o", help="File or folder to write; '-' for stdout.")]
     = None,
 ) -> None:
     """Download an artifact, checking its size and sha256 (a corrupt object is an error, never a file).
@@ -92,14 +94,23 @@ def get(
     """
     with cli_errors():
         db, store = database(), store_from_settings(settings())
-        if out_path is not None and str(out_path) == "-":
+        if out_path == "-":
             with open_artifact(db, store, artifact_id) as reader:
                 for chunk in reader.iter_chunks(CHUNK):
                     sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
             return
-        written = download_artifact(db, store, artifact_id, out_path or Path.cwd())
+        written = download_artifact(db, store, artifact_id, _target(out_path))
     err.print(f"wrote {written} (sha256 verified)", markup=False)
+
+
+def _target(text: str | None) -> Path:
+    """Where ``get`` writes; ``downloads/`` names a folder, so a missing one is refused, never made a file."""
+    if text is None:
+        return Path.cwd()
+    if text.endswith(("/", os.sep)) and not Path(text).is_dir():
+        raise ValidationError(f"--out {text!r} is not an existing folder: create it first, or give a file path")
+    return Path(text)
 
 
 @app.command("ls")
@@ -114,6 +125,10 @@ def list_(
 
     Example: stratlogic artifacts ls --job 42 --json
     """
+    with cli_errors():
+        if job is not None and job < 0:
+            raise ValidationError(f"--job {job} is not a job id (ids are whole numbers from 1)")
+    content_type = None if content_type is None else content_type.strip().lower()  # TEXT/HTML means text/html
     filters = {k: v for k, v in {"job_id": job, "content_type": content_type}.items() if v is not None}
     with cli_errors(), database().unit_of_work(readonly=True) as uow:
         page = ArtifactRepository(uow).page(filters, sort="-created_at", limit=limit, cursor=cursor)
@@ -149,7 +164,7 @@ def url(
     out.print(link, markup=False, soft_wrap=True)
 
 
-@app.command("rm")
+@app.command("rm", context_settings=NEGATIVE_VALUES)
 def remove(artifact_id: Annotated[int, typer.Argument(help="The artifact's id.")]) -> None:
     """Delete an artifact: its row, metadata and audit row, then its stored object.
 

@@ -230,3 +230,31 @@ def test_the_cli_starts_without_the_analytics_package() -> None:
     code = "import sys, stratlogic.cli; print(sorted({'pandas', 'stratlogic.analytics'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert done.stdout.strip() == "[]"
+
+
+# --- a second review: the artifact commands' ids, filters and --out ----------------------------------------
+
+def test_artifact_commands_take_negative_ids_as_values_and_refuse_a_negative_job(env: dict[str, str],
+                                                                                 tmp_path: Path) -> None:
+    page = tmp_path / "p.html"
+    page.write_text("<html><body>hi</body></html>")
+    for command in (("artifacts", "get"), ("artifacts", "rm")):
+        assert "artifact -1 not found" in refused(env, *command, "-1")  # not click's "No such option: -1"
+    assert "job -1 not found" in refused(env, "artifacts", "put", "-1", str(page))
+    assert "--job -1 is not a job id" in refused(env, "artifacts", "ls", "--job", "-1")
+    assert "a filename is required" in refused(env, "artifacts", "put", "1", str(page), "--name", "")
+
+
+def test_artifacts_ls_type_in_any_case_and_get_refuses_a_missing_folder(env: dict[str, str], db: Database,
+                                                                        settings: Settings, tmp_path: Path) -> None:
+    job = failed_job(db)
+    store = LocalStore(settings.artifact_path)  # type: ignore[arg-type]
+    artifact = store_artifact(db, store, job, b"<html><body>hi</body></html>", "p.html").id
+    listed = invoke(env, "artifacts", "ls", "--type", "TEXT/HTML", "--json").stdout.splitlines()
+    assert [json.loads(line)["id"] for line in listed] == [artifact]
+    missing = tmp_path / "downloads"
+    line = refused(env, "artifacts", "get", str(artifact), "--out", f"{missing}/")
+    assert f"--out '{missing}/' is not an existing folder" in line and not missing.exists()
+    missing.mkdir()
+    assert invoke(env, "artifacts", "get", str(artifact), "--out", f"{missing}/").exit_code == 0
+    assert (missing / "p.html").read_text() == "<html><body>hi</body></html>"
