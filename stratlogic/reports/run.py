@@ -11,6 +11,7 @@ points at the newest, ``keep`` prunes older runs.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import shutil
 import time
@@ -158,6 +159,23 @@ def _render_html(executed: Path, target: Path, outcome: ReportOutcome) -> None:
     outcome.html = target.relative_to(target.parent.parent).as_posix()
 
 
+def cell_budget(timeout: float | None) -> Callable[[Any], int | None]:
+    """nbclient's ``timeout_func``: each cell gets what is left of the report's budget (whole seconds, as
+    nbclient takes them); once it is spent the next cell is not waited for: TimeoutError ends the report.
+    (Giving it "at least 1 s" instead let a notebook of many short cells run on far past ``--timeout``.)"""
+    if timeout is None:
+        return lambda _cell: None
+    deadline = time.monotonic() + timeout
+
+    def remaining(_cell: Any) -> int:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the report's {timeout:g} s budget is spent")
+        return max(1, math.ceil(left))
+
+    return remaining
+
+
 def _execute(notebook: Path, executed: Path, values: Mapping[str, Any], cwd: Path, env: Mapping[str, str],
              timeout: float | None) -> tuple[str, dict[str, Any] | None]:
     """papermill in this process, the kernel in its own; returns (status, error)."""
@@ -166,9 +184,7 @@ def _execute(notebook: Path, executed: Path, values: Mapping[str, Any], cwd: Pat
     from papermill.exceptions import PapermillExecutionError
 
     logging.getLogger("papermill").setLevel(logging.ERROR)  # its "unknown parameter" warning cannot apply here
-    deadline = None if timeout is None else time.monotonic() + timeout
-    budget: Callable[[Any], int | None] = lambda _cell: (  # noqa: E731
-        None if deadline is None else max(1, int(deadline - time.monotonic() + 0.999)))
+    budget = cell_budget(timeout)
     try:
         papermill.execute_notebook(str(notebook), str(executed), parameters=dict(values),
                                    kernel_name=KERNEL_NAME, language="python", request_save_on_cell_execute=True,
@@ -265,5 +281,5 @@ def prune(out: Path, keep: int) -> list[Path]:
     return doomed
 
 
-__all__ = ["DATA_CHANGING", "Planned", "RunResult", "default_reports", "plan", "point_latest", "prune",
+__all__ = ["DATA_CHANGING", "Planned", "RunResult", "cell_budget", "default_reports", "plan", "point_latest", "prune",
            "report_names", "run", "run_report", "runs"]

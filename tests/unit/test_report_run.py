@@ -1,0 +1,24 @@
+"""The per-report time budget nbclient asks for before each cell (no kernel needed to prove its arithmetic)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from stratlogic.reports.run import cell_budget
+
+
+def test_no_timeout_gives_every_cell_no_limit() -> None:
+    assert cell_budget(None)(object()) is None
+
+
+def test_each_cell_gets_what_is_left_and_nothing_once_it_is_spent() -> None:
+    """Before, every cell got at least 1 s however late: 30 cells of 0.9 s ran 27 s under --timeout 6."""
+    budget = cell_budget(600)
+    given = budget(object())
+    assert given is not None and 599 <= given <= 600
+    spent = cell_budget(0.01)
+    time.sleep(0.05)
+    with pytest.raises(TimeoutError, match=r"0\.01 s budget is spent"):
+        spent(object())
