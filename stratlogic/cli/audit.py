@@ -12,6 +12,7 @@ from stratlogic.audit import checkpoint as checkpoints
 from stratlogic.audit.verify import verify as verify_chain
 from stratlogic.cli._common import cli_errors, database, err, given, out, parse_range, settings
 from stratlogic.errors import ValidationError
+from stratlogic.models.audit_rules import AuditAction
 from stratlogic.repositories.audit import AuditRepository
 from stratlogic.storage.documents import read_document, write_document
 
@@ -61,6 +62,17 @@ def checkpoint(
     err.print(f"checkpoint of row {point.last_id} ({point.rows} rows) written to {where}")
 
 
+def _action(text: str | None) -> str | None:
+    """An action as typed, in any case (``CONFIG.SET``); one the trail never records is refused, not matched."""
+    if text is None:
+        return None
+    action = text.strip().lower()
+    if action not in {a.value for a in AuditAction}:
+        raise ValidationError(f"--action {text!r} is not an audit action; allowed: "
+                              f"{', '.join(a.value for a in AuditAction)}")
+    return action
+
+
 @app.command("list")
 def list_(
     action: Annotated[str | None, typer.Option(help="e.g. user.created")] = None,
@@ -82,7 +94,7 @@ def list_(
         if actor is not None and actor < 0:
             raise ValidationError(f"--actor {actor} is not a user id (ids are whole numbers from 1)")
         start, end = parse_range(since, until)
-        filters = given(action=action, resource_type=resource_type, resource_id=resource_id, actor_id=actor,
+        filters = given(action=_action(action), resource_type=resource_type, resource_id=resource_id, actor_id=actor,
                         occurred_at__gte=start, occurred_at__lt=end)
         AuditRepository.check_filters(filters, labels=_FLAGS)
         with database().unit_of_work(readonly=True) as uow:

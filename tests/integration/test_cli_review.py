@@ -258,3 +258,11 @@ def test_artifacts_ls_type_in_any_case_and_get_refuses_a_missing_folder(env: dic
     missing.mkdir()
     assert invoke(env, "artifacts", "get", str(artifact), "--out", f"{missing}/").exit_code == 0
     assert (missing / "p.html").read_text() == "<html><body>hi</body></html>"
+
+
+def test_audit_list_action_in_any_case_and_an_unknown_one_refused(env: dict[str, str], db: Database) -> None:
+    assert invoke(env, "config", "set", "jobs.lease_seconds", "600").exit_code == 0
+    rows = invoke(env, "audit", "list", "--action", "CONFIG.SET", "--json").stdout.splitlines()
+    assert [json.loads(row)["resource_id"] for row in rows] == ["jobs.lease_seconds"]
+    line = refused(env, "audit", "list", "--action", "config.sett")
+    assert line.startswith("error: --action 'config.sett' is not an audit action") and "config.set," in line
