@@ -83,8 +83,21 @@ def plan(folder: Path, only: Sequence[str], values: Mapping[str, Any]) -> list[P
         if not any(name in spec.names for spec in specs):
             listing = "; ".join(f"{spec.name}: {', '.join(spec.names) or 'none'}" for spec in specs)
             raise ParameterError(f"unknown parameter {name!r}; parameters: {listing}")
+    _check_output_dir(values)
     return [Planned(spec, resolve(spec, {k: v for k, v in values.items() if k in spec.names}),
                     frozenset(k for k in values if k in spec.names)) for spec in specs]
+
+
+def _check_output_dir(values: Mapping[str, Any]) -> None:
+    """A given ``output_dir`` must stay inside the report's ``data/`` folder: files written elsewhere would be
+    missing from the manifest (and ``export_format`` overwrites what is there)."""
+    given = values.get("output_dir")
+    if given is None:
+        return
+    path = Path(str(given))
+    if path.is_absolute() or ".." in path.parts:
+        raise ParameterError(f"parameter 'output_dir': {str(given)!r} is outside the run folder, where the manifest "
+                             "cannot keep its files; use a folder inside <report>/data (e.g. exports) or leave it out")
 
 
 def new_run_folder(out: Path, now: datetime | None = None) -> tuple[str, Path]:

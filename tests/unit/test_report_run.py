@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
-from stratlogic.reports.run import cell_budget
+from stratlogic.reports.params import ParameterError
+from stratlogic.reports.run import cell_budget, plan
 
 
 def test_no_timeout_gives_every_cell_no_limit() -> None:
@@ -22,3 +24,13 @@ def test_each_cell_gets_what_is_left_and_nothing_once_it_is_spent() -> None:
     time.sleep(0.05)
     with pytest.raises(TimeoutError, match=r"0\.01 s budget is spent"):
         spent(object())
+
+
+@pytest.mark.parametrize("where", ["/srv/exports", "../../elsewhere", "exports/../../up"])
+def test_an_output_dir_outside_the_run_folder_is_refused_before_any_kernel(where: str) -> None:
+    """Data files written there were missing from the manifest, and a fixed path was overwritten each night."""
+    folder = Path(__file__).resolve().parents[2] / "notebooks"
+    with pytest.raises(ParameterError, match=r"^parameter 'output_dir': .* is outside the run folder"):
+        plan(folder, ["05_audit_report"], {"output_dir": where, "export_format": "csv"})
+    inside = plan(folder, ["05_audit_report"], {"output_dir": "exports", "export_format": "csv"})
+    assert inside[0].parameters.output_dir == "exports"
