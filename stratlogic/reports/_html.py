@@ -1,4 +1,4 @@
-"""HTML of an executed notebook: no code cells, charts inline, and nothing fetched from the network.
+"""HTML of an executed notebook: no code cells or tracebacks, charts inline, and nothing fetched from the network.
 
 nbconvert's lab template loads MathJax, require.js and mermaid (a script ``import("https://cdnjs...")``,
 in every page even without a diagram) from a CDN unless their URLs are emptied; any other
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 _EXTERNAL = re.compile(r"""\b(src|href)(\s*=\s*)(["'])(https?://[^"']*)\3""", re.IGNORECASE)
 #: Any reference that would fetch or point at the network: an attribute, a script import, a CSS url()/@import.
@@ -29,6 +30,15 @@ def offline(document: str) -> str:
     return _EXTERNAL.sub(_neutralise, document)
 
 
+def _shorten_errors(node: Any) -> None:
+    """An error output shows its one line (``ValueError: ...``), not the traceback: that is code, and the
+    executed notebook beside the HTML keeps it whole."""
+    for cell in node.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+
+
 def render(notebook: Path, target: Path) -> Path:
     """Write ``notebook`` as self-contained HTML without code cells or prompts."""
     import nbformat
@@ -38,6 +48,7 @@ def render(notebook: Path, target: Path) -> Path:
                             exclude_output_prompt=True, mathjax_url="", require_js_url="",
                             mermaid_js_url="", mermaid_layout_elk_js_url="")
     node = nbformat.read(notebook, as_version=4)  # type: ignore[no-untyped-call]
+    _shorten_errors(node)
     body, _resources = exporter.from_notebook_node(node)
     target.write_text(offline(body), encoding="utf-8")
     return target

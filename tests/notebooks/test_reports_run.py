@@ -200,6 +200,9 @@ def test_html_is_offline_without_code_cells_and_shows_each_chart(mixed: tuple[An
     _result, folder, manifest = mixed
     page = parsed(folder / "10_tiny" / "10_tiny.html")
     assert_offline_without_code(page)
+    failed = parsed(folder / "20_fails" / "20_fails.html")  # its error line, not the traceback
+    assert_offline_without_code(failed)
+    assert "RuntimeError: deliberate failure" in "".join(failed.text)
     assert sum(tag == "img" for tag, _ in page.tags) == 2
     assert any(attrs.get("title") == "https://example.com/docs" for _, attrs in page.tags)  # the link, defused
     assert "jobs: " in "".join(page.text)

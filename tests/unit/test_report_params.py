@@ -241,3 +241,20 @@ def test_values_the_statistics_would_refuse_in_the_kernel_are_refused_here_namin
     with pytest.raises(ParameterError, match=rf"^parameter '{name}': .*{problem}"):
         resolve(spec, {name: value})
     assert resolve(spec, {"top": "10000", "workday_start": "07:30", "workday_end": "23:59"}).top == 10_000
+
+
+def test_a_failed_cell_shows_its_error_line_not_the_traceback(tmp_path: Path) -> None:
+    from stratlogic.reports._html import render
+
+    v4: Any = nbformat.v4
+    notebook = v4.new_notebook()
+    failure = v4.new_output("error", ename="ValueError", evalue="limit: -3 is not a whole number",
+                            traceback=["Traceback (most recent call last)", "  File \"<cell>\", line 1",
+                                       "    secret_call(p.top)", "ValueError: limit: -3 is not a whole number"])
+    notebook.cells = [v4.new_code_cell("secret_call(p.top)", outputs=[failure])]
+    write: Any = nbformat.write
+    write(notebook, tmp_path / "n.ipynb")
+    page = render(tmp_path / "n.ipynb", tmp_path / "n.html").read_text(encoding="utf-8")
+    assert "ValueError: limit: -3 is not a whole number" in page
+    assert "Traceback" not in page and "secret_call" not in page
+    assert "Traceback" in (tmp_path / "n.ipynb").read_text()  # the executed notebook keeps it
