@@ -89,11 +89,11 @@ def _run_row_problem(db: Database, run_id: str, digest: str) -> str | None:
         rows = uow.session.execute(query).all()
     if not rows:
         return f"run {run_id}: no report.run audit row in this database (wrong database, or it was removed)"
-    row_id, details = rows[0]
-    if (details or {}).get("manifest_sha256") != digest:
-        return (f"manifest.json: its sha256 differs from the one recorded in audit row {row_id} "
-                "(the manifest was edited)")
-    return None
+    # run ids are unique per --out folder only: two folders' runs started in the same second share one
+    if any((details or {}).get("manifest_sha256") == digest for _row_id, details in rows):
+        return None
+    ids = ", ".join(str(row_id) for row_id, _details in rows)
+    return f"manifest.json: its sha256 differs from the one recorded in audit row {ids} (the manifest was edited)"
 
 
 def _tail_problem(db: Database, tail: Mapping[str, Any] | None) -> str | None:

@@ -56,3 +56,11 @@ def test_verify_names_an_edited_output_an_edited_manifest_and_an_added_file(db: 
     assert not planted.ok
     assert planted.message == ("file 03_job_stats/data/extra.csv: not in the manifest "
                                "(added to the run folder after the run)")
+
+
+def test_two_runs_started_in_the_same_second_into_two_folders_both_verify(db: Database, tmp_path: Path) -> None:
+    """Run ids are timestamps, unique per --out folder only: verify compared against the first such audit row."""
+    first = make_run(db, tmp_path / "nightly" / "20261206T020000Z")
+    second = make_run(db, tmp_path / "weekly" / "20261206T020000Z")  # another manifest: the audit tail moved
+    assert (first / "manifest.json").read_bytes() != (second / "manifest.json").read_bytes()
+    assert verify_run(db, first).ok and verify_run(db, second).ok
