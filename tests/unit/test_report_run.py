@@ -34,3 +34,20 @@ def test_an_output_dir_outside_the_run_folder_is_refused_before_any_kernel(where
         plan(folder, ["05_audit_report"], {"output_dir": where, "export_format": "csv"})
     inside = plan(folder, ["05_audit_report"], {"output_dir": "exports", "export_format": "csv"})
     assert inside[0].parameters.output_dir == "exports"
+
+
+def test_an_xlsx_data_file_gets_its_row_count_in_the_manifest(tmp_path: Path) -> None:
+    """CSV and Parquet had one; XLSX was recorded with rows null. Two sheets, each with its header row."""
+    import xlsxwriter
+
+    from stratlogic.reports.manifest import describe
+
+    path = tmp_path / "jobs.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    for sheet_name, count in (("jobs", 3), ("jobs (2)", 2)):
+        sheet = book.add_worksheet(sheet_name)
+        sheet.write_row(0, 0, ["id", "status"])
+        for row in range(1, count + 1):
+            sheet.write_row(row, 0, [row, "failed"])
+    book.close()
+    assert describe(path, tmp_path)["rows"] == 5
