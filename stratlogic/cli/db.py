@@ -54,16 +54,17 @@ def downgrade(
             return
         plan = migrate.downgrade_plan(settings(), revision, steps=steps)
         if plan.drops and not yes:
-            _confirm(plan)
+            _confirm(plan, sql_hint=settings().backend != "sqlite")
         migrate.downgrade(settings(), revision, steps=steps, yes=True)
         err.print(f"database at {migrate.current(settings()) or 'base'}")
 
 
-def _confirm(plan: migrate.DowngradePlan) -> None:
+def _confirm(plan: migrate.DowngradePlan, *, sql_hint: bool) -> None:
     """Ask a person at a terminal; refuse anywhere else (a script must say --yes)."""
     if not sys.stdin.isatty():
+        see = "; --sql shows the SQL" if sql_hint else ""  # SQLite cannot render its table rebuilds offline
         raise MigrationError(f"{plan.describe()}; the data in them is lost: pass --yes to confirm "
-                             "(back up first; --sql shows the SQL)")
+                             f"(back up first{see})")
     err.print(f"{plan.describe()}; the data in them is lost (back up first).", markup=False)
     if not typer.confirm("Downgrade?", default=False, err=True):
         err.print("nothing changed")

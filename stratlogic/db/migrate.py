@@ -198,12 +198,27 @@ def upgrade(settings: Settings, revision: str = "head", *, sql: bool = False) ->
     The SQL starts from the database's current revision; it is ``""`` when the database is already at
     ``revision`` (see ``pending_upgrade``).
     """
+    _refuse_too_many_steps(settings, revision)
     if sql:
-        if ":" not in revision and not pending_upgrade(settings, revision):
-            return ""
+        if ":" not in revision:
+            _refuse_backwards(settings, revision)  # Alembic would print an empty script
+            if not revision.startswith("+") and not pending_upgrade(settings, revision):
+                return ""
         return _offline(settings, "upgrade", revision)
     _refuse_backwards(settings, revision)
     return _run(settings, "upgrade", revision)
+
+
+def _refuse_too_many_steps(settings: Settings, revision: str) -> None:
+    """``+N`` beyond head: say how far head is, instead of Alembic's "Relative revision +N didn't produce N"."""
+    if not re.fullmatch(r"\+\d+", revision):
+        return
+    steps, now = int(revision[1:]), current(settings)
+    pending = len(list(script_directory().walk_revisions())) - len(_below(now))
+    if steps > pending:
+        where = f"at head {now}" if pending == 0 else \
+            f"at {now or 'base'}, {pending} revision{'s' * (pending != 1)} below head"
+        raise MigrationError(f"cannot go up {steps} step{'s' * (steps != 1)}: the database is {where}")
 
 
 def pending_upgrade(settings: Settings, revision: str = "head") -> bool:
@@ -225,7 +240,8 @@ def downgrade(settings: Settings, revision: str | None = None, *, steps: int | N
     if sql:
         return _offline(settings, "downgrade", f"{plan.current or 'base'}:{plan.target or 'base'}")
     if plan.drops and not yes:
-        raise MigrationError(f"{plan.describe()}: pass --yes (yes=True) to confirm, or --sql to see the SQL")
+        see = "" if settings.backend == "sqlite" else ", or --sql to see the SQL"
+        raise MigrationError(f"{plan.describe()}: pass --yes (yes=True) to confirm{see}")
     return _run(settings, "downgrade", plan.target or "base")
 
 
@@ -279,6 +295,9 @@ def _below(now: str | None) -> list[str]:
 def _downgrade_target(now: str | None, below: list[str], revision: str) -> str | None:
     if revision == "base":
         return None
+    if re.fullmatch(r"-\d+", revision):
+        raise MigrationError(f"{revision!r} is not a revision: to go down {revision[1:]} step(s), "
+                             f"use --steps {revision[1:]}")
     target = _resolve(revision)
     if target not in below:
         raise MigrationError(f"cannot downgrade to {revision!r}: the database is at {now or 'base'}, "
@@ -312,7 +331,7 @@ def _offline(settings: Settings, action: str, revision: str) -> str:
     """Render migration SQL without a database (Alembic's offline mode; PostgreSQL only)."""
     if settings.backend == "sqlite":
         raise MigrationError("--sql is for PostgreSQL: SQLite migrations rebuild tables (batch mode), which needs "
-                             "the live database; back up the file and run `stratlogic db upgrade` instead")
+                             f"the live database; back up the file and run `stratlogic db {action}` instead")
     cfg = alembic_config(settings)
     out = io.StringIO()
     cfg.stdout = out

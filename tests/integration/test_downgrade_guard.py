@@ -143,3 +143,39 @@ def test_upgrade_sql_starts_at_the_current_revision(pg_settings: Settings, tmp_p
 def test_upgrade_sql_of_an_empty_database_is_the_whole_schema(pg_database, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(pg_database(), tmp_path)
     assert "CREATE TABLE users" in migrate.upgrade(settings, "head", sql=True)
+
+
+def test_relative_steps_beyond_head_or_a_relative_revision_say_what_to_do(settings: Settings) -> None:
+    head = migrate.heads()[0]
+    with pytest.raises(MigrationError) as caught:
+        migrate.upgrade(settings, "+1")
+    assert str(caught.value) == f"cannot go up 1 step: the database is at head {head}"  # not Alembic's wording
+    migrate.downgrade(settings, steps=2, yes=True)
+    below = migrate.current(settings)
+    with pytest.raises(MigrationError, match=rf"^cannot go up 3 steps: the database is at {below}, 2 revisions"):
+        migrate.upgrade(settings, "+3")
+    with pytest.raises(MigrationError, match=r"'-1' is not a revision: .* use --steps 1"):
+        migrate.downgrade(settings, "-1", yes=True)
+    migrate.upgrade(settings, "+2")
+    assert migrate.current(settings) == head
+
+
+def test_a_refusal_points_to_sql_only_where_it_can_be_printed(settings: Settings, tmp_path: Path) -> None:
+    env = env_of(settings, tmp_path)
+    refused = run_cli("db", "downgrade", "--steps", "1", env=env)
+    assert refused.returncode == 1 and "pass --yes" in refused.stderr
+    sql = run_cli("db", "downgrade", "--steps", "1", "--sql", env=env)
+    if settings.backend == "sqlite":  # no offline SQL for SQLite's table rebuilds
+        assert "--sql" not in refused.stderr
+        assert sql.returncode == 1 and "run `stratlogic db downgrade` instead" in sql.stderr
+    else:
+        assert "--sql shows the SQL" in refused.stderr
+        assert sql.returncode == 0 and "DROP COLUMN" in sql.stdout
+
+
+@pytest.mark.postgres
+def test_upgrade_sql_to_an_older_revision_is_refused(pg_settings: Settings, tmp_path: Path) -> None:
+    """Alembic printed an empty BEGIN/COMMIT script for it: refused like the upgrade itself."""
+    result = run_cli("db", "upgrade", "0005", "--sql", env=env_of(pg_settings, tmp_path))
+    assert result.returncode == 1 and result.stdout == ""
+    assert "upgrade to '0005' refused: the database is at" in result.stderr and "db downgrade 0005" in result.stderr
