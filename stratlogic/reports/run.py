@@ -256,9 +256,9 @@ def _partial_error(executed: Path, line: str) -> dict[str, Any]:
 def run(db: Database, planned: Sequence[Planned], out: Path, *, notebooks: Path, timeout: float | None = None,
         keep: int | None = None, actor: int | None = None) -> RunResult:
     """Run ``planned`` reports into ``out/<run id>/`` and record the run; see the module docstring."""
+    lineage = manifests.lineage(db)  # first: an unreachable or unmigrated database leaves no empty run folder
     run_id, folder = new_run_folder(out)
     started = _now()
-    lineage = manifests.lineage(db)
     env = kernel_env(db, notebooks)
     outcomes = [run_report(item, folder, env, timeout) for item in planned]
     index = write_index(folder, run_id, lineage, outcomes)

@@ -1,12 +1,14 @@
 """``reports verify`` in-process on a run written by the run's own manifest code (no kernel): a fresh run passes,
 an edited output, an edited output with its hash edited in the manifest, and a file added afterwards fail,
-each named; on both engines."""
+each named; a run on an unmigrated database makes no folder. On both engines."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
+
+import pytest
 
 from stratlogic.db import Database
 from stratlogic.reports import manifest as manifests
@@ -64,3 +66,19 @@ def test_two_runs_started_in_the_same_second_into_two_folders_both_verify(db: Da
     second = make_run(db, tmp_path / "weekly" / "20261206T020000Z")  # another manifest: the audit tail moved
     assert (first / "manifest.json").read_bytes() != (second / "manifest.json").read_bytes()
     assert verify_run(db, first).ok and verify_run(db, second).ok
+
+
+def test_a_run_on_an_unmigrated_database_leaves_no_empty_run_folder(empty_url: str, tmp_path: Path) -> None:
+    """The lineage is read before the run folder is made (an empty folder counted as a run for --keep)."""
+    from stratlogic.config import load_settings
+    from stratlogic.errors import StratLogicError
+    from stratlogic.reports.run import plan, run
+
+    notebooks = Path(__file__).resolve().parents[2] / "notebooks"
+    db = Database.from_settings(load_settings(home=tmp_path, database_url=empty_url))
+    try:
+        with pytest.raises(StratLogicError, match="not migrated"):
+            run(db, plan(notebooks, ["05_audit_report"], {}), tmp_path / "out", notebooks=notebooks)
+    finally:
+        db.dispose()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
