@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from stratlogic.logs import redact
+
 _EXTERNAL = re.compile(r"""\b(src|href)(\s*=\s*)(["'])(https?://[^"']*)\3""", re.IGNORECASE)
 #: Any reference that would fetch or point at the network: an attribute, a script import, a CSS url()/@import.
 EXTERNAL_REFERENCE = re.compile(r"""(?:(?:src|href)\s*=\s*|\bimport\s*\(\s*|url\(\s*|@import\s+)["']?https?://""",
@@ -31,12 +33,13 @@ def offline(document: str) -> str:
 
 
 def _shorten_errors(node: Any) -> None:
-    """An error output shows its one line (``ValueError: ...``), not the traceback: that is code, and the
-    executed notebook beside the HTML keeps it whole."""
+    """An error output shows its one line (``ValueError: ...``, secrets redacted), not the traceback: that is
+    code, and the executed notebook beside the HTML keeps it whole."""
     for cell in node.cells:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+                line = redact(f"{output.get('ename', 'Error')}: {output.get('evalue', '')}")
+                output["traceback"], output["evalue"] = [line], line.partition(": ")[2]
 
 
 def render(notebook: Path, target: Path) -> Path:
