@@ -76,7 +76,11 @@ def plan(folder: Path, only: Sequence[str], values: Mapping[str, Any]) -> list[P
     A name given in ``values`` applies to each chosen notebook declaring it; a name none declares is refused,
     listing the real parameters of each.
     """
-    specs = [load_spec(name, folder) for name in (only or default_reports(folder))]
+    chosen: dict[str, ReportSpec] = {}
+    for name in only or default_reports(folder):
+        spec = load_spec(name, folder)
+        chosen.setdefault(spec.name, spec)  # `--only X --only X.ipynb` is one report: one folder
+    specs = list(chosen.values())
     if not specs:
         raise ParameterError(f"no report notebooks in {folder}")
     for name in values:

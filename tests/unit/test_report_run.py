@@ -51,3 +51,10 @@ def test_an_xlsx_data_file_gets_its_row_count_in_the_manifest(tmp_path: Path) ->
             sheet.write_row(row, 0, [row, "failed"])
     book.close()
     assert describe(path, tmp_path)["rows"] == 5
+
+
+def test_a_report_named_twice_runs_once() -> None:
+    """Both would have run into the same folder, the manifest listing its files twice."""
+    folder = Path(__file__).resolve().parents[2] / "notebooks"
+    planned = plan(folder, ["05_audit_report", "03_job_stats", "05_audit_report.ipynb"], {})
+    assert [item.spec.name for item in planned] == ["05_audit_report", "03_job_stats"]
