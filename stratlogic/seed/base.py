@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from stratlogic.config import DEFAULT_SQLITE_FILE, Settings, database_slug
 from stratlogic.db import Database, UnitOfWork
+from stratlogic.db.actor import current_actor
 from stratlogic.errors import ConflictError, ValidationError
 from stratlogic.models import AuditLog, SystemConfig, User, UserRole, utcnow
 from stratlogic.models.audit_rules import MASK, AuditAction
@@ -104,8 +105,8 @@ def write_defaults(uow: UnitOfWork, writer: BulkWriter, chain: Chain, at: int, *
         admin_id = writer.reserve(User)
         row = _admin_row(admin_id, admin.password_hash, at)
         writer.write(User, USER_COLUMNS, [row])
-        audit.append(chain.entry(at, None, AuditAction.USER_CREATED.value, "user", str(admin_id),
-                                 created_details(row)))
+        details = dict(current_actor().details(created_details(row)))  # + who ran it (the CLI's OS user and host)
+        audit.append(chain.entry(at, None, AuditAction.USER_CREATED.value, "user", str(admin_id), details))
     moments = [at + (i + 1) * MILLISECOND for i in range(len(keys))]
     rows = [_config_row(key, t) for key, t in zip(keys, moments, strict=True)]
     writer.write(SystemConfig, CONFIG_COLUMNS, rows)  # each at its default: no change, so no audit row

@@ -266,3 +266,13 @@ def test_audit_list_action_in_any_case_and_an_unknown_one_refused(env: dict[str,
     assert [json.loads(row)["resource_id"] for row in rows] == ["jobs.lease_seconds"]
     line = refused(env, "audit", "list", "--action", "config.sett")
     assert line.startswith("error: --action 'config.sett' is not an audit action") and "config.set," in line
+
+
+def test_the_base_seed_records_who_ran_it(env: dict[str, str], db: Database) -> None:
+    """``stratlogic seed`` creates the admin: its audit row names the OS user and host like any CLI change."""
+    seeded = invoke({**env, "STRATLOGIC_ADMIN_PASSWORD": "Correct-Horse-Battery-Staple-42"}, "seed")
+    assert seeded.exit_code == 0, seeded.output
+    with db.unit_of_work(readonly=True) as uow:
+        (row,) = AuditRepository(uow).list({"action": "user.created"})
+    assert row.details["cli"] == {"os_user": getpass.getuser(), "host": socket.gethostname()}
+    assert row.details["values"]["username"] == "admin" and verify(db).ok
