@@ -72,10 +72,13 @@ def _file_problem(folder: Path, entry: Mapping[str, Any]) -> str | None:
 
 
 def _unrecorded(folder: Path, files: list[Mapping[str, Any]]) -> str | None:
-    """The first file in the run folder the manifest does not list (``manifest.json`` itself aside)."""
+    """The first file in the run folder the manifest does not list (``manifest.json`` itself aside, and the
+    ``.ipynb_checkpoints`` JupyterLab makes when someone opens an executed notebook there)."""
     known = {str(entry["path"]) for entry in files} | {"manifest.json"}
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder).as_posix()
+        if ".ipynb_checkpoints" in path.relative_to(folder).parts:
+            continue
         if path.is_file() and relative not in known:
             return f"file {relative}: not in the manifest (added to the run folder after the run)"
     return None

@@ -53,6 +53,10 @@ def test_verify_names_an_edited_output_an_edited_manifest_and_an_added_file(db: 
     data.write_bytes(original)
     make_run(db, tmp_path / "20261206T000001Z")
     again = tmp_path / "20261206T000001Z"
+    checkpoints = again / "03_job_stats" / ".ipynb_checkpoints"  # JupyterLab's, on opening a notebook there
+    checkpoints.mkdir()
+    (checkpoints / "03_job_stats-checkpoint.ipynb").write_text("{}")
+    assert verify_run(db, again).ok
     (again / "03_job_stats" / "data" / "extra.csv").write_text("id\n9\n")
     planted = verify_run(db, again)
     assert not planted.ok
