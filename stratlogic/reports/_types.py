@@ -3,9 +3,10 @@
 Types: ``str``, ``int``, ``float``, ``bool``, ``list[str]``, ``list[int]``, ``Literal[...]`` and any of
 them ``| None``. Some names carry meaning beyond their type and are checked by it: ``since``/``until``
 (the analytics window grammar), ``tz`` (an IANA zone), ``by`` (hour|day|week|month), ``status``/``statuses``
-(job statuses), ``action``/``actions`` (audit actions), ``top`` (a row count, 1 to 10,000) and
-``workday_start``/``workday_end`` (HH:MM): the values the statistics would refuse in the kernel are refused
-here, before one starts, naming the notebook's parameter rather than the statistic's argument.
+(job statuses), ``action``/``actions`` (audit actions), ``top`` (a row count, 1 to 10,000),
+``workday_start``/``workday_end`` (HH:MM) and ``metadata_key`` (an artifact metadata key): the values the
+statistics would refuse in the kernel are refused here, before one starts, naming the notebook's parameter
+rather than the statistic's argument.
 """
 
 from __future__ import annotations
@@ -171,6 +172,14 @@ def _rows(name: str, value: Any) -> None:
         raise ValidationError(f"{value!r} is not a whole number from 1 to {_MOST_ROWS:,}")
 
 
+def _metadata_key(name: str, value: Any) -> None:
+    from stratlogic.repositories.artifacts import METADATA_KEY
+
+    if not METADATA_KEY.fullmatch(str(value)):
+        raise ValidationError(f"{value!r} is not a metadata key (1-100 of a-z, 0-9, '_', '.', '-', "
+                              "starting with a letter)")
+
+
 def _one_of(allowed: Callable[[], list[str]], what: str) -> Callable[[str, Any], None]:
     def check(name: str, value: Any) -> None:
         if value not in allowed():
@@ -194,7 +203,7 @@ _BY_NAME: dict[str, Callable[[str, Any], None]] = {
     "since": _moment, "until": _moment, "tz": _tz, "by": _bucket,
     "status": _one_of(_statuses, "a job status"), "statuses": _one_of(_statuses, "a job status"),
     "action": _one_of(_actions, "an audit action"), "actions": _one_of(_actions, "an audit action"),
-    "top": _rows, "workday_start": _clock, "workday_end": _clock,
+    "top": _rows, "workday_start": _clock, "workday_end": _clock, "metadata_key": _metadata_key,
 }
 
 __all__ = ["ACCEPTED", "ParamType", "coerce", "named", "parse_annotation"]

@@ -232,11 +232,14 @@ def test_a_params_file_keeps_dates_as_written_and_a_bad_date_names_its_parameter
 @pytest.mark.parametrize(("name", "value", "problem"), [
     ("top", "0", "is not a whole number from 1 to 10,000"), ("top", "-3", "is not a whole number"),
     ("top", 20_000, "is not a whole number"), ("workday_start", "25:99", "is not a time of day"),
-    ("workday_end", "6pm", "is not a time of day")])
+    ("workday_end", "6pm", "is not a time of day"), ("metadata_key", "", "is not a metadata key"),
+    ("metadata_key", "Language!", "is not a metadata key")])
 def test_values_the_statistics_would_refuse_in_the_kernel_are_refused_here_naming_the_parameter(
         tmp_path: Path, name: str, value: Any, problem: str) -> None:
-    """Before, ``-p top=-3`` started kernels and failed there naming ``limit``, ``workday_start`` naming ``start``."""
-    cell = 'top: int = 10  # rows\nworkday_start: str = "08:00"  # from\nworkday_end: str = "18:00"  # to\n'
+    """Before, ``-p top=-3`` started kernels and failed there naming ``limit``, ``workday_start`` naming ``start``,
+    ``metadata_key`` naming ``key``."""
+    cell = ('top: int = 10  # rows\nworkday_start: str = "08:00"  # from\nworkday_end: str = "18:00"  # to\n'
+            'metadata_key: str = "language"  # key\n')
     spec = load_spec(write_notebook(tmp_path, "08_hours", cell))
     with pytest.raises(ParameterError, match=rf"^parameter '{name}': .*{problem}"):
         resolve(spec, {name: value})
