@@ -25,18 +25,21 @@ $(LAB_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m ipykernel install --sys-prefix --name stratlogic --display-name "StratLogic (.venv)"
 	touch $@ $(STAMP)
 
-## demo: set up the embedded default (SQLite + local folder under var/), migrate it, seed it, check it
+## demo: set up the embedded default (SQLite + local folder under var/), migrate it, seed it, check it,
+## run the three report notebooks and print where their index is
 demo: $(STAMP)
 	$(BIN)/stratlogic db upgrade
 	$(BIN)/stratlogic db check
 	$(BIN)/stratlogic seed --demo --users 12 --jobs 300 --days 14 --seed 1
 	$(BIN)/stratlogic seed
 	$(BIN)/stratlogic health
+	$(BIN)/stratlogic reports run --out var/reports --keep 5
+	@echo "reports: $(CURDIR)/var/reports/latest/index.html"
 
-## test: lint, then the whole test suite (PostgreSQL on 127.0.0.1:5432 required under CI=true)
+## test: lint, then the whole test suite in two processes (PostgreSQL on 127.0.0.1:5432 required under CI=true)
 test: $(DEV_STAMP)
 	$(BIN)/ruff check stratlogic tests migrations benchmarks
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --durations=25
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy

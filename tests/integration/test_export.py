@@ -362,10 +362,9 @@ def test_partition_days_hold_their_rows_only(db: Database, tmp_path: Path) -> No
         assert days == {day}
 
 
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])  # kills a backend
 def test_a_dropped_connection_leaves_no_file(backend: str, db: Database, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    if backend != "postgres":
-        pytest.skip("kills a PostgreSQL backend")
     from tests.conftest import kill_backend
 
     with db.unit_of_work() as uow:  # enough rows that the server is still sending when it is killed

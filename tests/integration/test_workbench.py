@@ -196,10 +196,9 @@ def test_seed_demo_through_the_workbench(tmp_path: Path, home: Path, monkeypatch
         assert fresh.audit.verify().ok
 
 
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])  # SQLite: one pass
 def test_audit_verify_inside_a_kernel_spawns_and_keeps_the_callers_engine(wb: Workbench,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    if wb.db.dialect != "postgresql":
-        pytest.skip("SQLite is verified in one pass, in this process")
     for n in range(6):
         wb.users.create(f"user{n}", f"user{n}@example.com")
     kernelapp = types.ModuleType("ipykernel.kernelapp")  # as inside a running Jupyter kernel
