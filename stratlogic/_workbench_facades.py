@@ -8,6 +8,7 @@ under ipykernel, issues #1457 and #749). Rows come back detached, their columns 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,10 +135,17 @@ class Artifacts(_Facade):
             return store_artifact(self._wb.db, self._wb.store, job_id, source, filename, **options)
 
     def download(self, artifact_id: int, target: str | Path) -> Path:
-        """Download an artifact to ``target`` (a file or a folder), checking its size and sha256."""
+        """Download an artifact to ``target`` (a file, or a folder: an existing one, or a name ending in ``/``,
+        made if missing), checking its size and sha256; returns the file written.
+
+        Example: ``wb.artifacts.download(7, "out/")`` writes ``out/<its filename>``.
+        """
         from stratlogic.storage import download_artifact
 
-        return download_artifact(self._wb.db, self._wb.store, artifact_id, Path(target))
+        folder = Path(target)
+        if isinstance(target, str) and target.endswith(("/", os.sep)):  # Path() drops the slash that says "folder"
+            folder.mkdir(parents=True, exist_ok=True)
+        return download_artifact(self._wb.db, self._wb.store, artifact_id, folder)
 
     def set_metadata(self, artifact_id: int, values: Mapping[str, Any]) -> None:
         """Set metadata keys on an artifact (audited)."""

@@ -98,6 +98,16 @@ def test_facades_read_what_was_written(wb: Workbench) -> None:
         wb.jobs.get(job.id + 1000)
 
 
+def test_download_to_a_folder_named_with_a_slash_writes_the_file_inside_it(wb: Workbench, tmp_path: Path) -> None:
+    """``download(7, "out/")`` (the docstring's example) wrote a file named ``out`` when the folder was missing."""
+    ada = wb.users.create("ada", "ada@example.com")
+    job = wb.jobs.create(ada.id, "crawl", "https://example.com/")
+    stored = wb.artifacts.store(job.id, b"<html>hello</html>", "page.html", content_type="text/html")
+    written = wb.artifacts.download(stored.id, f"{tmp_path / 'out'}/")
+    assert written == tmp_path / "out" / "page.html"
+    assert written.read_bytes() == b"<html>hello</html>"
+
+
 def _open_transactions(wb: Workbench) -> int:
     """Connections of this database sitting inside a transaction (PostgreSQL's own view of it)."""
     name = make_url(str(wb.db.engine.url)).database
