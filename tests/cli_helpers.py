@@ -10,9 +10,10 @@ from pathlib import Path
 BIN = Path(sys.executable).parent / "stratlogic"
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run ``stratlogic ARGS`` with STRATLOGIC_* from the caller's environment removed, then ``env``."""
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``stratlogic ARGS`` (in ``cwd``) with STRATLOGIC_* from the caller's environment removed, then ``env``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("STRATLOGIC_")}
     clean.update(env or {})
     return subprocess.run([str(BIN), *args], env=clean, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+                          check=False, cwd=cwd)

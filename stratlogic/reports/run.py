@@ -261,6 +261,7 @@ def run(db: Database, planned: Sequence[Planned], out: Path, *, notebooks: Path,
         keep: int | None = None, actor: int | None = None) -> RunResult:
     """Run ``planned`` reports into ``out/<run id>/`` and record the run; see the module docstring."""
     lineage = manifests.lineage(db)  # first: an unreachable or unmigrated database leaves no empty run folder
+    out = out.absolute()  # kernels run in their report's folder: a relative path would point elsewhere there
     run_id, folder = new_run_folder(out)
     started = _now()
     env = kernel_env(db, notebooks)

@@ -53,8 +53,8 @@ class Site:
                                                     artifact_store=f"file:{self.folder / 'artifacts'}",
                                                     admin_password=ADMIN_PASSWORD))
 
-    def run(self, out: Path, *args: str, timeout: float = 300) -> Any:
-        return run_cli("reports", "run", "--out", str(out), *args, env=self.env, timeout=timeout)
+    def run(self, out: Path, *args: str, timeout: float = 300, cwd: Path | None = None) -> Any:
+        return run_cli("reports", "run", "--out", str(out), *args, env=self.env, timeout=timeout, cwd=cwd)
 
     def verify(self, folder: Path) -> Any:
         return run_cli("reports", "verify", str(folder), env=self.env)
@@ -254,6 +254,13 @@ def test_params_file_and_p_agree_and_runs_rotate_under_keep(site: Site, tmp_path
     parameters = json.loads((second_folder / "manifest.json").read_text())["reports"][0]["parameters"]
     assert {k: parameters[k] for k in ("statuses", "limit", "since")} == {
         "statuses": ["failed", "cancelled"], "limit": 2, "since": "-7d"}
+
+
+def test_a_relative_out_is_taken_from_the_working_directory(site: Site, tmp_path: Path) -> None:
+    result = site.run(Path("var/reports"), *only("10_tiny"), cwd=tmp_path)  # as make demo runs it
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads((latest(tmp_path / "var/reports") / "manifest.json").read_text())
+    assert [report["status"] for report in manifest["reports"]] == ["ok"]
 
 
 def test_a_report_over_its_time_budget_is_ended_and_kept(site: Site, tmp_path: Path) -> None:
