@@ -25,14 +25,20 @@ from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from stratlogic.db import Database, writelock
-from stratlogic.errors import ArtifactRejectedError, ChecksumMismatchError, StorageError, ValidationError
+from stratlogic.errors import (
+    ArtifactRejectedError,
+    ChecksumMismatchError,
+    ObjectNotFoundError,
+    StorageError,
+    ValidationError,
+)
 from stratlogic.models import Artifact
 from stratlogic.repositories.artifacts import ArtifactRepository, check_metadata
 from stratlogic.repositories.config import ConfigRepository
 from stratlogic.repositories.jobs import JobRepository
 from stratlogic.storage._streams import HashingReader, VerifyingReader
 from stratlogic.storage.base import CHUNK, ArtifactStore
-from stratlogic.storage.identity import claim_store
+from stratlogic.storage.identity import check_store, claim_store
 from stratlogic.storage.validation import (
     SNIFF_BYTES,
     ArtifactPolicy,
@@ -264,7 +270,11 @@ def open_artifact(db: Database, store: ArtifactStore, artifact_id: int, *, verif
     """
     artifact = get_artifact(db, artifact_id)
     check_in_store(artifact, store)
-    body = store.open(artifact.object_key)
+    try:
+        body = store.open(artifact.object_key)
+    except ObjectNotFoundError:
+        check_store(db, store)  # another database's store explains it better than "not found"
+        raise
 
     def mismatch(expected: str, actual: str) -> ChecksumMismatchError:
         return ChecksumMismatchError(artifact.id, artifact.object_key, expected, actual)

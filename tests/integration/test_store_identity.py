@@ -22,8 +22,16 @@ from stratlogic.repositories import UserRepository
 from stratlogic.repositories.jobs import JobRepository
 from stratlogic.seed import DemoOptions, reset, seed_defaults, seed_demo
 from stratlogic.seed.base import ADMIN_USERNAME, password_file
-from stratlogic.storage import ArtifactStore, delete_artifact, reconcile, store_artifact, store_from_settings
+from stratlogic.storage import (
+    ArtifactStore,
+    delete_artifact,
+    open_artifact,
+    reconcile,
+    store_artifact,
+    store_from_settings,
+)
 from stratlogic.storage.identity import INSTALLATION_KEY, MARKER, installation_id, store_owner
+from stratlogic.storage.local import LocalStore
 from tests.cli_helpers import run_cli
 from tests.conftest import make_settings
 from tests.integration.storage_helpers import new_job
@@ -199,3 +207,14 @@ def test_reset_leaves_a_store_of_another_database_alone(tmp_path: Path, sqlite_t
     result = reset(make_settings(f"sqlite:///{target}", tmp_path / "e"), store)
     assert result.other_owner is not None and db.settings.safe_url in result.other_owner
     assert store.exists(kept.object_key) and store_owner(store) is not None
+
+
+def test_reading_through_a_store_of_another_database_names_its_owner(db: Database, other: Database,
+                                                                     tmp_path: Path) -> None:
+    """A read whose object is missing from another database's store says whose store it is, not 'not found'."""
+    store = LocalStore(tmp_path / "mine")  # both folder stores: one bucket name, so only the marker tells them apart
+    store_artifact(db, store, new_job(db), HTML, "a.html")  # the store is now db's
+    own = LocalStore(tmp_path / "others")
+    theirs = store_artifact(other, own, new_job(other), b"<!doctype html><p>theirs</p>", "b.html")
+    with pytest.raises(StorageError, match=r"belongs to database .*not to "):
+        open_artifact(other, store, theirs.id)
