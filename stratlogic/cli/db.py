@@ -113,5 +113,7 @@ def revision(
     Example: stratlogic db revision -m "add jobs.kind"
     """
     with cli_errors():
+        if not message.strip():
+            raise MigrationError(f"-m/--message {message!r} is blank: say what the migration does (it names the file)")
         path = migrate.revision(settings(), message, autogenerate=not empty)
         out.print(f"wrote {path}; review it (docs/migrations.md) before committing")

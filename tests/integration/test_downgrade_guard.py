@@ -179,3 +179,16 @@ def test_upgrade_sql_to_an_older_revision_is_refused(pg_settings: Settings, tmp_
     result = run_cli("db", "upgrade", "0005", "--sql", env=env_of(pg_settings, tmp_path))
     assert result.returncode == 1 and result.stdout == ""
     assert "upgrade to '0005' refused: the database is at" in result.stderr and "db downgrade 0005" in result.stderr
+
+
+@pytest.mark.parametrize("message", ["", "   "])
+def test_a_revision_with_a_blank_message_is_refused(settings: Settings, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch, message: str) -> None:
+    """It wrote ``migrations/versions/DATE_HASH_.py``; the writer is replaced so no test can add a migration."""
+    from tests.integration.test_cli_review import invoke
+
+    written: list[str] = []
+    monkeypatch.setattr(migrate, "revision", lambda s, m, **kw: written.append(m) or tmp_path / "x.py")
+    result = invoke(env_of(settings, tmp_path), "db", "revision", "-m", message)
+    assert result.exit_code == 1 and written == []
+    assert f"error: -m/--message {message!r} is blank" in result.stderr
