@@ -201,7 +201,8 @@ def reconcile_(
 
 def _print_report(report: ReconcileReport, as_json: bool) -> None:
     summary = {"store": report.store, "rows_checked": report.rows_checked, "objects_checked": report.objects_checked,
-               "checksums": report.checksums, "fix": report.fix, "dry_run": report.dry_run, "ok": report.ok}
+               "checksums": report.checksums, "fix": report.fix, "dry_run": report.dry_run, "ok": report.ok,
+               "temporaries_removed": report.temporaries_removed}
     if as_json:
         out.print(json.dumps({**summary, "findings": [f.as_dict() for f in report.findings]}, indent=2),
                   markup=False)
@@ -211,6 +212,8 @@ def _print_report(report: ReconcileReport, as_json: bool) -> None:
         line = f"{finding.kind.value:<15} {finding.key}  ({where}) expected {finding.expected}, found {finding.actual}"
         out.print(line + (f"\n                -> {finding.action}" if finding.action else ""), markup=False)
     verdict = "ok" if report.ok else f"{sum(not f.fixed for f in report.findings)} unresolved"
+    if report.temporaries_removed:
+        verdict += f"; {len(report.temporaries_removed)} unfinished temporary file(s) removed"
     err.print(f"{report.rows_checked} row(s), {report.objects_checked} object(s) in {report.store}: "
               f"{len(report.findings)} finding(s), {verdict}" + (" (dry run: nothing changed)" if report.dry_run
                                                                    else ""), markup=False)

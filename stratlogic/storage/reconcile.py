@@ -9,7 +9,9 @@ construction:
 - deletes orphans older than ``grace`` (a younger one may be an upload whose row is being written), and at
   once those written by a run that has ended (a killed demo seed: ``storage/runs.py``);
 - restores a missing or drifted object from another object with the same recorded sha256, streaming it
-  through the checksum check, so a copy that does not match aborts and writes nothing.
+  through the checksum check, so a copy that does not match aborts and writes nothing;
+- in a folder store, removes the temporary files of writes that never finished (a killed process), once
+  untouched for an hour or ``grace``, whichever is longer.
 
 Rows are never deleted and a drifted object is never overwritten with anything but verified content: those
 need a person (restore from a backup, or delete the artifact). A store whose marker names another database
@@ -34,6 +36,8 @@ from stratlogic.storage.identity import check_store, claim_store
 from stratlogic.storage.runs import RUN_METADATA, forget_ended_runs, run_ended
 
 _BATCH = 500
+#: The least age of a temporary file ``fix`` removes, whatever ``grace`` says.
+TEMPORARY_GRACE = timedelta(hours=1)
 
 
 class DriftKind(enum.StrEnum):
@@ -74,6 +78,8 @@ class ReconcileReport:
     fix: bool
     dry_run: bool
     findings: list[Finding] = field(default_factory=list)
+    #: Temporary files of writes that never finished (a killed process), removed by ``fix`` (folder stores).
+    temporaries_removed: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -120,11 +126,20 @@ def reconcile(db: Database, store: ArtifactStore, *, fix: bool = False, dry_run:
         if row.object_key not in seen and not store.exists(row.object_key):  # re-check: it may be brand new
             findings.append(Finding(DriftKind.MISSING_OBJECT, row.object_key, row.id,
                                     f"{row.size_bytes} bytes, sha256 {row.sha256}", "no object"))
+    temporaries: list[str] = []
     if fix:
         findings = [_repair(db, store, f, dry_run, grace) for f in findings]
         if not dry_run:
             forget_ended_runs(store)
-    return ReconcileReport(store.describe(), rows_checked, objects, checksums, fix, dry_run, findings)
+            temporaries = _clear_temporary(store, grace)
+    return ReconcileReport(store.describe(), rows_checked, objects, checksums, fix, dry_run, findings, temporaries)
+
+
+def _clear_temporary(store: ArtifactStore, grace: timedelta) -> list[str]:
+    """A folder store's temporary files left by a killed writer, untouched for ``grace`` (an hour at least:
+    a slow upload still writes its own)."""
+    clear = getattr(store, "clear_temporary", None)  # S3 has no such files (an abandoned upload is its own)
+    return list(clear(max(grace, TEMPORARY_GRACE))) if clear is not None else []
 
 
 def _batches(items: Iterator[StoredObject], size: int) -> Iterator[list[StoredObject]]:

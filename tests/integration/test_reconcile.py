@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from stratlogic.cli import app
 from stratlogic.config import Settings, get_settings
 from stratlogic.db import Database
 from stratlogic.storage import ArtifactStore, DriftKind, reconcile, store_artifact
+from stratlogic.storage.local import LocalStore
 from stratlogic.storage.testing import SeaweedServer
 from tests.cli_helpers import run_cli
 from tests.integration.storage_helpers import BUCKET, new_job
@@ -162,3 +165,20 @@ def test_cli_refuses_clearly(settings: Settings, db: Database, tmp_path: Path, s
     assert stored.exit_code == 0, stored.output
     link = invoke(env, "artifacts", "url", str(json.loads(stored.stdout)["id"])).stdout.strip()
     assert link.startswith(f"http://{s3_server.endpoint}/{BUCKET}/cli/jobs/") and "X-Amz-Signature" in link
+
+
+def test_fix_removes_temporary_files_a_killed_writer_left(db: Database, tmp_path: Path) -> None:
+    """A write killed mid-file (SIGKILL) leaves ``.tmp/NAME.part``: fix removes it once an hour old, never younger."""
+    store = LocalStore(tmp_path / "store")
+    store_artifact(db, store, new_job(db), b"<html><body>kept</body></html>", "p.html")
+    folder = store.root / ".tmp"
+    folder.mkdir(exist_ok=True)
+    (folder / "killed.part").write_bytes(b"half an obj")
+    (folder / "writing.part").write_bytes(b"in flight")
+    two_hours_ago = time.time() - 7200
+    os.utime(folder / "killed.part", (two_hours_ago, two_hours_ago))
+    assert reconcile(db, store).temporaries_removed == []  # no fix: nothing removed
+    assert reconcile(db, store, fix=True, dry_run=True).temporaries_removed == []
+    report = reconcile(db, store, fix=True, grace=timedelta(0))  # grace 0 still spares a write in flight
+    assert report.temporaries_removed == ["killed.part"] and report.ok
+    assert sorted(p.name for p in folder.iterdir()) == ["writing.part"]
