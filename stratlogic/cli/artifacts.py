@@ -105,11 +105,15 @@ def get(
 
 
 def _target(text: str | None) -> Path:
-    """Where ``get`` writes; ``downloads/`` names a folder, so a missing one is refused, never made a file."""
+    """Where ``get`` writes; ``downloads/`` names a folder, made when missing (as the workbench's download
+    does), never a file named ``downloads``."""
     if text is None:
         return Path.cwd()
-    if text.endswith(("/", os.sep)) and not Path(text).is_dir():
-        raise ValidationError(f"--out {text!r} is not an existing folder: create it first, or give a file path")
+    if text.endswith(("/", os.sep)):  # Path() drops the slash that says "folder"
+        try:
+            Path(text).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValidationError(f"--out {text!r}: cannot make that folder ({exc.strerror or exc})") from None
     return Path(text)
 
 

@@ -245,19 +245,18 @@ def test_artifact_commands_take_negative_ids_as_values_and_refuse_a_negative_job
     assert "a filename is required" in refused(env, "artifacts", "put", "1", str(page), "--name", "")
 
 
-def test_artifacts_ls_type_in_any_case_and_get_refuses_a_missing_folder(env: dict[str, str], db: Database,
+def test_artifacts_ls_type_in_any_case_and_get_makes_a_folder_named_with_a_slash(env: dict[str, str], db: Database,
                                                                         settings: Settings, tmp_path: Path) -> None:
     job = failed_job(db)
     store = LocalStore(settings.artifact_path)  # type: ignore[arg-type]
     artifact = store_artifact(db, store, job, b"<html><body>hi</body></html>", "p.html").id
     listed = invoke(env, "artifacts", "ls", "--type", "TEXT/HTML", "--json").stdout.splitlines()
     assert [json.loads(line)["id"] for line in listed] == [artifact]
-    missing = tmp_path / "downloads"
-    line = refused(env, "artifacts", "get", str(artifact), "--out", f"{missing}/")
-    assert f"--out '{missing}/' is not an existing folder" in line and not missing.exists()
-    missing.mkdir()
+    missing = tmp_path / "downloads" / "today"
     assert invoke(env, "artifacts", "get", str(artifact), "--out", f"{missing}/").exit_code == 0
-    assert (missing / "p.html").read_text() == "<html><body>hi</body></html>"
+    assert (missing / "p.html").read_text() == "<html><body>hi</body></html>"  # a folder, not a file 'today'
+    (tmp_path / "plain").write_text("a file")
+    assert "--out" in refused(env, "artifacts", "get", str(artifact), "--out", f"{tmp_path / 'plain'}/x/")
 
 
 def test_audit_list_action_in_any_case_and_an_unknown_one_refused(env: dict[str, str], db: Database) -> None:
