@@ -18,7 +18,7 @@ from typing import Any, Literal
 import pyarrow as pa
 from sqlalchemy.orm import InstrumentedAttribute
 
-from stratlogic.analytics._filters import listed
+from stratlogic.analytics._filters import listed, user_ids
 from stratlogic.errors import InvalidFilterError, ValidationError
 from stratlogic.models import Artifact, AuditLog, ScrapingJob, User
 from stratlogic.repositories.filters import field_for, parse_filters
@@ -156,7 +156,7 @@ def _values(source: Source, spec: FilterSpec, items: list[Any]) -> list[str | in
         return _parsed(source, spec.name, _COLUMNS[spec.column], items)
     if any(isinstance(item, bool) or not isinstance(item, int | str) for item in items):
         raise ValidationError(f"{spec.name}: {items!r} is not a username or a user id (or a list of them)")
-    ids = [item for item in items if isinstance(item, int) or item.strip().lstrip("-").isdigit()]
+    ids = user_ids(spec.name, [item for item in items if isinstance(item, int) or item.strip().lstrip("-").isdigit()])
     names = [item.strip().lower() for item in items if isinstance(item, str) and item not in ids]
     return [*(_parsed(source, spec.name, _COLUMNS[spec.column], ids) if ids else []),
             *(_parsed(source, spec.name, User.username, names) if names else [])]

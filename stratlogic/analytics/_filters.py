@@ -56,6 +56,15 @@ def one_of(param: str, column: InstrumentedAttribute[Any], value: Any, resource:
     return [parsed.clause()]
 
 
+def user_ids(param: str, ids: list[Any]) -> list[Any]:
+    """``ids`` as given, unless one is negative: no user has one, so it is refused rather than matching nothing
+    (``--owner -3`` is a typo; 0 is a value, as everywhere, and matches nothing)."""
+    for item in ids:
+        if int(item) < 0:
+            raise ValidationError(f"{param}: {item} is not a user id (ids are whole numbers from 1)")
+    return ids
+
+
 def person(param: str, column: InstrumentedAttribute[Any], value: Any, resource: str) -> list[ColumnElement[bool]]:
     """A user given by id (int) or username (text): ``owner=3``, ``actor=['ada', 7]``."""
     items = listed(param, value)
@@ -63,7 +72,7 @@ def person(param: str, column: InstrumentedAttribute[Any], value: Any, resource:
         return []
     if any(isinstance(item, bool) or not isinstance(item, int | str) for item in items):
         raise ValidationError(f"{param}: {value!r} is not a username or a user id (or a list of them)")
-    ids = [item for item in items if isinstance(item, int)]
+    ids = user_ids(param, [item for item in items if isinstance(item, int)])
     names = [item.strip().translate(_ASCII_LOWER) for item in items if isinstance(item, str)]
     clauses = one_of(param, column, ids, resource) if ids else []
     if names:

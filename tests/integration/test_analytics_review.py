@@ -100,6 +100,13 @@ def test_an_unknown_keyword_is_refused_by_name_for_every_statistic(name: str) ->
     assert "db" in inspect.signature(function).parameters  # the signature notebooks' help shows is kept
 
 
+def test_a_negative_user_id_is_refused_not_matched(db: Database) -> None:
+    for call, param in ((stats.job_summary, "owner"), (audit.audit_volume, "actor")):
+        with pytest.raises(ValidationError, match=rf"^{param}: -3 is not a user id"):
+            call(db, **{param: [7, -3]})
+    assert stats.job_summary(db, owner=0)["jobs"].iloc[0] == 0  # 0 is a value (no user has it), not "no filter"
+
+
 def test_now_of_the_queue_statistics_must_be_a_datetime(db: Database) -> None:
     for call in (stats.stuck_jobs, stats.queue_health):
         with pytest.raises(ValidationError, match=r"^now: '2026-01-01' is not a datetime"):

@@ -237,6 +237,8 @@ def test_filters_by_name_and_username(db: Database, tmp_path: Path) -> None:
     ({"filters": {"resource_type": ["a"] * 10_001}}, ValidationError, "resource_type: 10001 values, more than"),
     ({"filters": {"actor": 1.5}}, ValidationError, "actor: [1.5] is not a username or a user id"),
     ({"filters": {"actor": "nobody"}}, ValidationError, "no user named 'nobody'"),
+    ({"filters": {"actor": [-3]}}, ValidationError, "actor: -3 is not a user id"),
+    ({"filters": {"actor": "-3"}}, ValidationError, "actor: -3 is not a user id"),
     ({"filters": {"actor": "x\x00y"}}, ValidationError, "cannot hold NUL"),
     ({"partition": "day", "fmt": "csv"}, ValidationError, "format 'csv' cannot be partitioned"),
     ({"partition": "hour"}, ValidationError, "partition 'hour' is not supported"),
