@@ -1,11 +1,19 @@
-"""Run the real ``stratlogic`` console script in a subprocess with a chosen environment."""
+"""Run the ``stratlogic`` command with a chosen environment: the real console script in a subprocess, or the
+Typer app in this process (a console script start costs seconds on a busy machine)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from typer.testing import CliRunner, Result
+
+from stratlogic import logs
+from stratlogic.cli import app
+from stratlogic.config import get_settings
 
 BIN = Path(sys.executable).parent / "stratlogic"
 
@@ -17,3 +25,20 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
     clean.update(env or {})
     return subprocess.run([str(BIN), *args], env=clean, capture_output=True, text=True, timeout=timeout,
                           check=False, cwd=cwd)
+
+
+def invoke(env: dict[str, str], *args: str) -> Result:
+    """Run ``stratlogic ARGS`` in this process with ``env``.
+
+    The command configures logging onto the runner's captured stderr: put the logger back afterwards.
+    """
+    logger = logging.getLogger("stratlogic")
+    handlers, level, propagate, configured = list(logger.handlers), logger.level, logger.propagate, logs._configured
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, list(args), env=env)
+    finally:
+        get_settings.cache_clear()
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate, logs._configured = propagate, configured

@@ -152,6 +152,20 @@ def db(settings: Settings) -> Iterator[Database]:
 
 
 @pytest.fixture
+def other_db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Database]:
+    """A second fresh migrated database on the same backend (two installations, or two runs to compare)."""
+    if backend == "sqlite":
+        target = tmp_path / "other.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        url = f"sqlite:///{target}"
+    else:
+        url = request.getfixturevalue("pg_database")(request.getfixturevalue("pg_template"))
+    database = Database.from_settings(make_settings(url, tmp_path / "other"))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def nullpool_db(settings: Settings) -> Iterator[Database]:
     """Like ``db`` but without pooling (each unit of work gets its own connection)."""
     from stratlogic.db.engine import make_engine

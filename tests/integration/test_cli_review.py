@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,17 +13,17 @@ from typing import Any
 
 import pytest
 import typer.main
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
-from stratlogic import logs
 from stratlogic.audit import verify
 from stratlogic.cli import app
-from stratlogic.config import Settings, get_settings
+from stratlogic.config import Settings
 from stratlogic.db import Database
 from stratlogic.db.actor import Origin, acting_as
 from stratlogic.repositories import AuditRepository, ConfigRepository, JobRepository, UserRepository
 from stratlogic.storage import store_artifact
 from stratlogic.storage.local import LocalStore
+from tests.cli_helpers import invoke
 
 
 @pytest.fixture
@@ -40,18 +39,6 @@ def db(settings: Settings) -> Iterator[Database]:
     database.dispose()
 
 
-def invoke(env: dict[str, str], *args: str) -> Result:
-    """Run a command in this process (a console script start costs seconds on a busy machine)."""
-    logger = logging.getLogger("stratlogic")
-    handlers, level, propagate, configured = list(logger.handlers), logger.level, logger.propagate, logs._configured
-    get_settings.cache_clear()
-    try:
-        return CliRunner().invoke(app, list(args), env=env)
-    finally:
-        get_settings.cache_clear()
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate, logs._configured = propagate, configured
 
 
 def refused(env: dict[str, str], *args: str) -> str:

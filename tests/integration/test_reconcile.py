@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from stratlogic import logs
-from stratlogic.cli import app
-from stratlogic.config import Settings, get_settings
+from stratlogic.config import Settings
 from stratlogic.db import Database
 from stratlogic.storage import ArtifactStore, DriftKind, reconcile, store_artifact
 from stratlogic.storage.local import LocalStore
 from stratlogic.storage.testing import SeaweedServer
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import invoke, run_cli
 from tests.integration.storage_helpers import BUCKET, new_job
 
 HTML = b"<!doctype html><p>page one</p>"
@@ -42,21 +38,6 @@ def drifted(db: Database, store: ArtifactStore) -> dict[str, int]:
     return {"ok": ok.id, "missing": missing.id, "twin": twin.id, "resized": resized.id, "tampered": tampered.id}
 
 
-def invoke(env: dict[str, str], *args: str) -> Result:
-    """Run a command in this process (a console script start costs seconds on a busy machine).
-
-    The command configures logging onto the runner's captured stderr: put the logger back afterwards.
-    """
-    logger = logging.getLogger("stratlogic")
-    handlers, level, propagate, configured = list(logger.handlers), logger.level, logger.propagate, logs._configured
-    get_settings.cache_clear()
-    try:
-        return CliRunner().invoke(app, list(args), env=env)
-    finally:
-        get_settings.cache_clear()
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate, logs._configured = propagate, configured
 
 
 def kinds(report: object) -> dict[str, list[int | None]]:

@@ -54,20 +54,6 @@ def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     return found
 
 
-@pytest.fixture
-def other_db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    """A second fresh migrated database on the same backend (to compare two runs)."""
-    if backend == "sqlite":
-        target = tmp_path / "other.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
-        url = f"sqlite:///{target}"
-    else:
-        url = request.getfixturevalue("pg_database")(request.getfixturevalue("pg_template"))
-    database = Database.from_settings(make_settings(url, tmp_path / "other"))
-    yield database
-    database.dispose()
-
-
 # ----- the base seed -------------------------------------------------------------------------------
 def test_base_seed_twice_changes_nothing_and_hashes_with_argon2id(db: Database, settings: Settings) -> None:
     first = seed_defaults(db)

@@ -40,17 +40,9 @@ HTML = b"<!doctype html><p>page</p>"
 
 
 @pytest.fixture
-def other(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Database:
-    """A second migrated database on the same backend."""
-    if backend == "sqlite":
-        target = tmp_path / "other.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
-        url = f"sqlite:///{target}"
-    else:
-        url = request.getfixturevalue("pg_database")(request.getfixturevalue("pg_template"))
-    database = Database.from_settings(make_settings(url, tmp_path / "o"))
-    request.addfinalizer(database.dispose)
-    return database
+def other(other_db: Database) -> Database:
+    """A second installation on the same backend."""
+    return other_db
 
 
 def test_the_installation_id_is_made_once_audited_and_kept(db: Database) -> None:
