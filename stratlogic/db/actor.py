@@ -99,6 +99,20 @@ def acting_as(user: HasId | int | None, *, ip_address: str | None = None, user_a
         _current.reset(token)
 
 
+@contextmanager
+def as_actor(actor: Actor) -> Iterator[Actor]:
+    """Record exactly ``actor`` (already checked when it was made) as the actor of every change in the block.
+
+    Services take their actor as an argument and enter it here for the length of one call, so nothing
+    depends on a context variable surviving between notebook cells (ipykernel #1457, #749).
+    """
+    token = _current.set(actor)
+    try:
+        yield actor
+    finally:
+        _current.reset(token)
+
+
 def _address(value: str | None) -> str | None:
     if value is None:
         return None
@@ -116,4 +130,4 @@ def _plain(text: str, limit: int) -> str:
     return "".join(ch for ch in text if ch.isprintable())[:limit] or "unknown"
 
 
-__all__ = ["SYSTEM", "Actor", "Origin", "acting_as", "current_actor"]
+__all__ = ["SYSTEM", "Actor", "Origin", "acting_as", "as_actor", "current_actor"]
