@@ -1,8 +1,15 @@
-"""The two artifact stores pass the same tests: a local folder, and S3 on a real SeaweedFS server."""
+"""The two artifact stores pass the same tests: a local folder, and S3 on a real SeaweedFS server.
+
+Then each store's own edge cases, each guarding against one bug found in review (the comment above the test
+names the bug, now fixed).
+"""
 
 from __future__ import annotations
 
+import errno
 import io
+import os
+import stat
 import time
 import traceback
 import urllib.request
@@ -14,6 +21,7 @@ import urllib3
 
 from stratlogic.config import load_settings
 from stratlogic.errors import (
+    ConfigError,
     InvalidKeyError,
     ObjectNotFoundError,
     StorageAuthError,
@@ -22,6 +30,8 @@ from stratlogic.errors import (
     ValidationError,
 )
 from stratlogic.storage import ArtifactStore, LocalStore, S3Store, store_from_settings
+from stratlogic.storage.base import check_key
+from stratlogic.storage.s3 import parse_endpoint
 from stratlogic.storage.testing import SeaweedServer, free_ports
 from tests.integration.storage_helpers import BUCKET, MIB, everything, s3_store
 
@@ -212,3 +222,109 @@ def test_local_temporary_files_are_cleared(tmp_path: Path) -> None:
     assert store.clear_temporary(timedelta(hours=1)) == []
     assert store.clear_temporary(timedelta(0)) == ["crashed.part"]
     assert everything(store) == []
+
+
+# ----- each store's edge cases (from review) ---------------------------------------------------------------
+
+
+# Was: local.py _sidecar: sidecar of key 'x' (.meta/x.json) collided with the folder of 'x.json/y'
+def test_local_keys_x_and_x_json_slash_y_can_coexist(tmp_path: Path) -> None:
+    """S3 holds both keys, so the local store must too (it refused whichever came second)."""
+    store = LocalStore(tmp_path / "artifacts")
+    store.put(io.BytesIO(b"part"), "report.json/part1", "text/plain")
+    store.put(io.BytesIO(b"whole"), "report", "text/plain")
+    assert store.stat("report").size == 5 and store.stat("report.json/part1").size == 4
+
+
+# Was: local.py put: sidecar was renamed in before the data; a failed rename left the old object with the new
+# content type and metadata
+def test_local_failed_overwrite_keeps_the_old_metadata(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalStore(tmp_path / "artifacts")
+    store.put(io.BytesIO(b"old"), "a/b.txt", "text/plain", {"v": "1"})
+    target, real_replace = store.root / "a" / "b.txt", Path.replace
+
+    def replace(self: Path, dest: str | Path) -> Path:
+        if Path(dest) == target:
+            raise PermissionError(errno.EACCES, "injected: folder not writable", str(dest))
+        return real_replace(self, dest)
+
+    monkeypatch.setattr(Path, "replace", replace)
+    with pytest.raises(StorageError):
+        store.put(io.BytesIO(b"new!"), "a/b.txt", "text/html", {"v": "2"})
+    monkeypatch.undo()
+    found = store.stat("a/b.txt")
+    with store.open("a/b.txt") as body:
+        assert body.read() == b"old"
+    assert (found.content_type, dict(found.metadata)) == ("text/plain", {"v": "1"})
+
+
+# Was: local.py put: a put that failed at the rename left its sidecar behind
+def test_local_failed_put_leaves_nothing(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "artifacts")
+    store.put(io.BytesIO(b"x"), "jobs/1", "text/plain")
+    before = everything(store)
+    with pytest.raises(StorageError):
+        store.put(io.BytesIO(b"y"), "jobs", "text/plain")  # a folder is in the way
+    assert everything(store) == before
+
+
+# Was: local.py: a key whose last segment fit a file name but not its sidecar's (".NAME.json") was written,
+# then the put failed and left the new object in place
+def test_local_key_whose_sidecar_cannot_fit_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "artifacts")
+    key = "jobs/1/" + "n" * 252
+    with pytest.raises(InvalidKeyError, match="252 bytes"):
+        store.put(io.BytesIO(b"new content"), key, "text/plain")
+    assert everything(store) == []
+    store.put(io.BytesIO(b"fits"), "jobs/1/" + "n" * 249, "text/plain")  # the longest that fits
+
+
+# Was: local.py delete of a key that is a folder of other keys raised a raw IsADirectoryError (S3: no-op)
+def test_local_delete_of_a_folder_key_deletes_nothing(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "artifacts")
+    store.put(io.BytesIO(b"y"), "x/y", "text/plain")
+    store.delete("x")
+    assert store.exists("x/y")
+
+
+# Was: local.py: only the temporary file was fsynced; the folders holding the renamed object and sidecar never
+# were, so after a power cut a committed row could point at nothing
+def test_local_put_syncs_the_folders_it_renamed_into(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[bool] = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        synced.append(stat.S_ISDIR(os.fstat(descriptor).st_mode))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    LocalStore(tmp_path / "artifacts").put(io.BytesIO(b"z"), "jobs/1/page.html", "text/html")
+    assert synced.count(False) == 2 and synced.count(True) == 2  # data and sidecar files; their two folders
+
+
+# Was: base.py check_key accepted lone surrogates, which S3 (and any UTF-8 path) cannot hold
+def test_check_key_refuses_lone_surrogates() -> None:
+    with pytest.raises(InvalidKeyError):
+        check_key("jobs/caf\udce9.html")
+
+
+# Was: s3.py put: a stream longer than `length` was silently truncated (LocalStore refuses it)
+@pytest.mark.s3
+def test_s3_stream_longer_than_announced_is_refused(s3_server: SeaweedServer, tmp_path: Path) -> None:
+    local = LocalStore(tmp_path / "artifacts")
+    with pytest.raises(StorageError, match="longer than"):
+        local.put(io.BytesIO(b"abcdef"), "k", "text/plain", length=3)
+    store = s3_store(s3_server)
+    key = f"{store.prefix}k"
+    try:
+        with pytest.raises(StorageError):
+            store.put(io.BytesIO(b"abcdef"), key, "text/plain", length=3)
+    finally:
+        store.delete(key)
+
+
+# Was: s3.py parse_endpoint echoed an endpoint holding credentials before refusing it
+def test_an_s3_endpoint_with_credentials_is_refused_without_echoing_them() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_endpoint("https://AKIAEXAMPLE:VerySecretKey123@s3.example.com/bucket", True)
+    assert "VerySecretKey123" not in str(caught.value) and "AKIAEXAMPLE" not in str(caught.value)
