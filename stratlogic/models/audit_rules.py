@@ -54,6 +54,8 @@ class AuditAction(enum.StrEnum):
     AUDIT_PRUNED = "audit.pruned"
     AUDIT_CHECKPOINT = "audit.checkpoint"
     BACKUP_CREATED = "backup.created"
+    BACKUP_STARTED = "backup.started"
+    BACKUP_COMPLETED = "backup.completed"
     BACKUP_RESTORED = "backup.restored"
     RETENTION_CLEANED = "retention.cleaned"
     REPORT_RUN = "report.run"

@@ -1,0 +1,160 @@
+"""A backup's rows as Arrow batches: JSON in one canonical text, the content hash, the target's limits, and the
+bulk writer's wire form. Nothing here touches a database or a file.
+
+The content hash of a table is the same for a SQLite database and its PostgreSQL restore because it is taken
+over typed Arrow columns (integers as 64-bit little-endian, times as UTC microseconds, text as UTF-8 bytes with
+their lengths, JSON as canonical text with sorted keys), never over what a driver or the storage returns, and
+rows come in primary-key order (text keys in byte order). Batch boundaries do not change it: each column is
+hashed as one stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stratlogic.errors import ValidationError
+from stratlogic.repositories.tables import ColumnSpec, TableSpec
+
+#: Microseconds from the Unix epoch to 2000-01-01 (the bulk writer's wire epoch for timestamps).
+_PG_EPOCH_US = 946_684_800_000_000
+_JSONB_VERSION = b"\x01"
+
+
+def canonical_json(text: str) -> str:
+    """One JSON document as canonical text: sorted keys, no insignificant space, UTF-8 (not escaped)."""
+    value = orjson.loads(text)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # an integer beyond 64 bits: the standard library keeps it
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def row_id(spec: TableSpec, batch: pa.RecordBatch, index: int) -> str:
+    """The primary key of row ``index`` as people read it (``42``, or ``'jobs.lease_seconds'``)."""
+    values = [batch.column(spec.schema.get_field_index(k))[index].as_py() for k in spec.key]
+    return ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values)
+
+
+def canonical_batch(spec: TableSpec, batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch with every JSON column in canonical text; a document that is not JSON is refused by id."""
+    arrays = []
+    for i, column in enumerate(spec.columns):
+        array = batch.column(i)
+        if column.kind == "json":
+            array = _canonical_column(spec, batch, column, array)
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, schema=spec.schema)
+
+
+def _canonical_column(spec: TableSpec, batch: pa.RecordBatch, column: ColumnSpec, array: pa.Array) -> pa.Array:
+    out: list[str | None] = []
+    for index, text in enumerate(array.to_pylist()):
+        if text is None:
+            out.append(None)
+            continue
+        try:
+            out.append(canonical_json(text))
+        except (ValueError, TypeError) as exc:
+            raise ValidationError(f"table {spec.name}, row {row_id(spec, batch, index)}, column {column.name}: "
+                                  f"not a JSON document ({exc})") from None
+    return pa.array(out, type=pa.string())
+
+
+class ContentHash:
+    """The content hash of one table, fed a batch at a time in primary-key order."""
+
+    def __init__(self, spec: TableSpec) -> None:
+        self.spec = spec
+        self.rows = 0
+        self._columns = [hashlib.sha256() for _ in spec.columns]
+
+    def update(self, batch: pa.RecordBatch) -> None:
+        """Add the next rows (typed as the table's schema)."""
+        self.rows += batch.num_rows
+        for hasher, column, array in zip(self._columns, self.spec.columns, batch.columns, strict=True):
+            for part in _column_bytes(column, array):
+                hasher.update(part)
+
+    def hexdigest(self) -> str:
+        """``sha256`` over the table's name, its row count and each column's name, kind and stream hash."""
+        outer = hashlib.sha256(f"stratlogic-backup-content/1\n{self.spec.name}\n{self.rows}\n".encode())
+        for hasher, column in zip(self._columns, self.spec.columns, strict=True):
+            outer.update(f"{column.name}:{column.kind}:{hasher.hexdigest()}\n".encode())
+        return outer.hexdigest()
+
+
+def _column_bytes(column: ColumnSpec, array: pa.Array) -> Iterator[bytes | memoryview]:
+    """A column's canonical bytes: validity, then the values (fixed width) or lengths and UTF-8 data."""
+    yield np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=np.uint8).tobytes()
+    if column.kind in ("text", "json"):
+        filled = pc.fill_null(array.cast(pa.string()), "")
+        yield np.asarray(pc.binary_length(filled).to_numpy(zero_copy_only=False), dtype="<i8").tobytes()
+        buffers = filled.buffers()
+        offsets = np.frombuffer(buffers[1], dtype=np.int32)[filled.offset:filled.offset + len(filled) + 1]
+        if buffers[2] is not None and len(offsets) and offsets[-1] > offsets[0]:
+            yield memoryview(buffers[2])[int(offsets[0]):int(offsets[-1])]
+        return
+    yield np.asarray(pc.fill_null(array.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), dtype="<i8").tobytes()
+
+
+def check_limits(spec: TableSpec, batch: pa.RecordBatch) -> None:
+    """Refuse a row PostgreSQL would refuse: text over its VARCHAR length, NUL in text or in a JSON document.
+
+    SQLite stores both without a word; the message names the table, the row's id and the column.
+    """
+    for i, column in enumerate(spec.columns):
+        array = batch.column(i)
+        if column.kind == "text":
+            if column.length is not None:
+                _first(spec, batch, column, pc.greater(pc.utf8_length(array), column.length),
+                       f"longer than {column.length} characters (VARCHAR({column.length}))")
+            _first(spec, batch, column, pc.match_substring(array, "\x00"), "holds a NUL character")
+        elif column.kind == "json":
+            suspects = pc.match_substring(array, "\\u0000")
+            if pc.any(suspects).as_py():
+                holds = [_holds_nul(orjson.loads(t)) if s else False
+                         for t, s in zip(array.to_pylist(), suspects.to_pylist(), strict=True)]
+                _first(spec, batch, column, pa.array(holds), "holds a NUL character (\\u0000) in a JSON document")
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def _first(spec: TableSpec, batch: pa.RecordBatch, column: ColumnSpec, mask: pa.Array, problem: str) -> None:
+    if not pc.any(mask).as_py():
+        return
+    index = int(pc.index(mask, True).as_py())
+    raise ValidationError(f"table {spec.name}, row {row_id(spec, batch, index)}, column {column.name}: {problem}; "
+                          "PostgreSQL refuses it (fix the row in the source database, then back up again)")
+
+
+def wire_rows(spec: TableSpec, batch: pa.RecordBatch) -> list[tuple[Any, ...]]:
+    """The batch as the bulk writer's rows: times as microseconds since 2000, JSON as jsonb's binary form."""
+    columns: list[Sequence[Any]] = []
+    for column, array in zip(spec.columns, batch.columns, strict=True):
+        if column.kind == "time":
+            micros = pc.subtract(array.cast(pa.int64()), _PG_EPOCH_US)
+            columns.append(micros.to_pylist())
+        elif column.kind == "json":
+            columns.append([None if t is None else _JSONB_VERSION + t.encode() for t in array.to_pylist()])
+        else:
+            columns.append(array.to_pylist())
+    return list(zip(*columns, strict=True))
+
+
+__all__ = ["ContentHash", "canonical_batch", "canonical_json", "check_limits", "row_id", "wire_rows"]
