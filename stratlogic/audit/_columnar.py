@@ -12,7 +12,7 @@ Where the CPU goes per row on the demo trail (``seed --demo``: 200-byte details,
 the server ~1.2 µs (jsonb to text, most of it), decoding ~0.9 µs on the reader thread, and ~2.2 µs on
 the checking thread: parsing and re-serialising details ~1 µs, sha256 ~0.45 µs, building the messages
 in Arrow ~0.5 µs. Two things cost more than all of that before they were fixed: the server sorting the
-range on disk (``_SESSION``), and Python's cyclic garbage collector, which the millions of short-lived
+range on disk (``trail.ARROW_SESSION``), and Python's cyclic garbage collector, which the millions of short-lived
 parsed dicts kept triggering (``_without_cyclic_gc``).
 """
 
@@ -22,14 +22,10 @@ import contextlib
 import gc
 import hashlib
 import itertools
-import queue
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import adbc_driver_manager
-import adbc_driver_postgresql
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -37,14 +33,8 @@ import pyarrow.compute as pc
 
 from stratlogic.db import Database
 from stratlogic.models.audit_rules import FORMAT_VERSION, canonical, digest, hmac_pads
+from stratlogic.repositories.trail import arrow_batches
 
-_QUERY = ("SELECT id, occurred_at, actor_id, action, resource_type, resource_id, ip_address, user_agent, "
-          "details, prev_hash, hash FROM audit_logs WHERE id >= {low} AND id <= {high} ORDER BY id")
-#: Stream in primary-key order instead of sorting: without statistics (autovacuum off, or right after a
-#: bulk load) the planner picks a bitmap scan and an on-disk sort of the whole range, which on the demo
-#: trail cost a third more server time and held back the first row until it was done. No JIT (its
-#: compile time is wasted on this plan), no parallel workers (the verifier already uses every core).
-_SESSION = ("SET enable_sort = off", "SET jit = off", "SET max_parallel_workers_per_gather = 0")
 _STRINGS = ("action", "resource_type", "resource_id", "ip_address", "user_agent")
 _NEEDS_ESCAPING = r'["\\\x00-\x1f]'
 _ESCAPED_BYTE = re.compile(_NEEDS_ESCAPING.encode())
@@ -105,52 +95,10 @@ def _without_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _libpq_url(database: Database) -> str:
-    return database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def _batches(database: Database, low: int, high: int) -> Iterator[pa.RecordBatch]:
-    """Record batches read ahead on a thread (decoding releases the GIL, so it overlaps the checking).
-
-    The low-level ADBC API is used, not its DB-API module, which imports pandas (a fifth of a second).
-    """
-    ready: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(maxsize=READ_AHEAD)
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            with contextlib.ExitStack() as closing:
-                db = closing.enter_context(adbc_driver_postgresql.connect(_libpq_url(database)))
-                connection = closing.enter_context(adbc_driver_manager.AdbcConnection(db))
-                for setting in _SESSION:
-                    with adbc_driver_manager.AdbcStatement(connection) as statement:
-                        statement.set_sql_query(setting)
-                        statement.execute_update()
-                statement = closing.enter_context(adbc_driver_manager.AdbcStatement(connection))
-                statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
-                statement.set_sql_query(_QUERY.format(low=int(low), high=int(high)))
-                stream, _ = statement.execute_query()
-                reader = closing.enter_context(pa.RecordBatchReader.from_stream(stream))
-                for batch in reader:
-                    if stop.is_set():
-                        return
-                    ready.put(batch)
-            ready.put(None)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            ready.put(exc)
-
-    reader = threading.Thread(target=read, name="audit-verify-reader", daemon=True)
-    reader.start()
-    try:
-        while (item := ready.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while reader.is_alive():  # unblock a reader waiting on a full queue, then let it finish
-            with contextlib.suppress(queue.Empty):
-                ready.get(timeout=0.05)
+    """The range's rows as Arrow batches, read ahead on a thread (decoding releases the GIL, so it overlaps
+    the checking); the query and its planner settings are the trail repository's."""
+    return arrow_batches(database, low, high, batch_bytes=BATCH_BYTES, read_ahead=READ_AHEAD)
 
 
 def _check(batch: pa.RecordBatch, state: Progress, checkpoint_id: int | None, key: bytes | None,

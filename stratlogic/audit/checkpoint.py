@@ -11,14 +11,11 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from stratlogic.db import Database
 from stratlogic.errors import NotFoundError, ValidationError
-from stratlogic.models import AuditLog, utcnow
+from stratlogic.models import utcnow
 from stratlogic.models.audit_rules import AuditAction, timestamp
-from stratlogic.repositories import _trail
-from stratlogic.repositories.audit import AuditRepository
+from stratlogic.repositories.trail import AuditTrail
 
 
 @dataclass(frozen=True)
@@ -54,12 +51,12 @@ class Checkpoint:
 def take(database: Database) -> Checkpoint:
     """Read the current tail, and record in the trail that a checkpoint was taken."""
     with database.unit_of_work() as uow:
-        trail = AuditRepository(uow)
-        _trail.lock(uow)
-        last = uow.session.execute(select(AuditLog.id, AuditLog.hash).order_by(AuditLog.id.desc()).limit(1)).first()
+        trail = AuditTrail(uow)
+        trail.lock()  # the tail and count of one moment: no append lands between them
+        last = trail.tail()
         if last is None:
             raise NotFoundError("the audit trail is empty: nothing to checkpoint")
-        rows = int(uow.session.scalar(select(func.count()).select_from(AuditLog)) or 0)
+        rows = trail.count()
         point = Checkpoint(last.id, last.hash, rows, timestamp(utcnow()),
                            database.settings.audit_key is not None)
         trail.record(AuditAction.AUDIT_CHECKPOINT, "audit", last.id, {"rows": rows, "hash": last.hash})

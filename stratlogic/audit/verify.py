@@ -26,14 +26,11 @@ from multiprocessing import get_all_start_methods, get_context
 from types import ModuleType
 from typing import Any, Literal
 
-from sqlalchemy import func, select
-
 from stratlogic.audit.checkpoint import Checkpoint
 from stratlogic.config import Settings
 from stratlogic.db import Database
-from stratlogic.models import AuditLog
-from stratlogic.models.audit_rules import GENESIS, AuditAction, canonical, digest, timestamp
-from stratlogic.repositories import _trail
+from stratlogic.models.audit_rules import GENESIS, canonical, digest, timestamp
+from stratlogic.repositories.trail import AuditTrail, key_of
 
 Row = tuple[int, str, int | None, str, str, str | None, str | None, str | None, Any, str, str]
 Problem = Literal["content", "link", "checkpoint"]
@@ -83,14 +80,9 @@ class Segment:
 
 
 def _portable_rows(database: Database, low: int, high: int) -> Iterator[Row]:
-    columns = [AuditLog.id, AuditLog.occurred_at, AuditLog.actor_id, AuditLog.action, AuditLog.resource_type,
-               AuditLog.resource_id, AuditLog.ip_address, AuditLog.user_agent, AuditLog.details,
-               AuditLog.prev_hash, AuditLog.hash]
-    query = select(*columns).where(AuditLog.id >= low, AuditLog.id <= high).order_by(AuditLog.id)
     with database.unit_of_work(readonly=True) as uow:
-        for row in uow.session.execute(query.execution_options(yield_per=20_000)):
-            values: Any = tuple(row)
-            yield (values[0], timestamp(values[1]), *values[2:])
+        for row_id, when, *rest in AuditTrail(uow).rows(low, high):
+            yield (row_id, timestamp(when), *rest)
 
 
 def _broken_link(row_id: int, prev_id: int | None) -> str:
@@ -107,7 +99,7 @@ def verify_segment(database: Database, low: int, high: int, checkpoint_id: int |
     """Check content of every row with ``low <= id <= high`` and the links inside it (not the first row's link)."""
     if database.dialect == "postgresql":
         return _pg_segment(database, low, high, checkpoint_id)
-    key = _trail.key_of(database.settings)
+    key = key_of(database.settings)
     count, first, prev_id, expected = 0, None, None, None
     checkpoint_hash, rows_to_checkpoint = None, 0
     for row_id, when, actor, action, rtype, rid, ip, agent, details, prev, current in _portable_rows(
@@ -144,7 +136,7 @@ def _columnar() -> ModuleType:
 def _pg_segment(database: Database, low: int, high: int, checkpoint_id: int | None) -> Segment:
     """The PostgreSQL path: Arrow batches over ADBC, canonical forms built column-wise, hashed with
     OpenSSL (``_columnar``): well under half the CPU per row of the row-by-row loop."""
-    key = _trail.key_of(database.settings)
+    key = key_of(database.settings)
     found = _columnar().verify_batches(database, low, high, checkpoint_id, key)
     message = ""
     if found.bad_id is not None:
@@ -176,9 +168,10 @@ def _bounds(database: Database, workers: int) -> list[tuple[int, int]]:
     if workers <= 1:
         return [_ALL_IDS]
     with database.unit_of_work(readonly=True) as uow:
-        low, high = uow.session.execute(select(func.min(AuditLog.id), func.max(AuditLog.id))).one()
-    if low is None or high - low + 1 < PARALLEL_FROM:
+        span = AuditTrail(uow).id_span()
+    if span is None or span[1] - span[0] + 1 < PARALLEL_FROM:
         return [_ALL_IDS]
+    low, high = span
     parts = max(workers, min(workers * SEGMENTS_PER_WORKER, (high - low + 1) // MIN_SEGMENT))
     step = (high - low) // parts + 1
     cuts = [low + i * step for i in range(parts)] + [high + 1]
@@ -212,13 +205,9 @@ def start_method() -> str:
 
 
 def _prunes(database: Database) -> list[tuple[int, Any]]:
-    """Every prune row's id and details, oldest first (a handful). Filtered on the action alone, so the
-    (action, occurred_at) index answers it: ordering or filtering by id as well lets the planner walk the
-    primary key instead, through the whole trail when there has never been a prune."""
+    """Every prune row's id and details, oldest first (a handful)."""
     with database.unit_of_work(readonly=True) as uow:
-        found = uow.session.execute(select(AuditLog.id, AuditLog.details)
-                                    .where(AuditLog.action == AuditAction.AUDIT_PRUNED))
-        return sorted(((row_id, details) for row_id, details in found), key=lambda row: int(row[0]))
+        return AuditTrail(uow).prunes()
 
 
 def anchor(database: Database) -> str | None:

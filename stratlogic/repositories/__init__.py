@@ -10,6 +10,7 @@ from stratlogic.repositories.audit import AuditRepository
 from stratlogic.repositories.base import Page, Repository, TruncatedFrameWarning
 from stratlogic.repositories.config import ConfigEntry, ConfigRepository
 from stratlogic.repositories.jobs import JobRepository
+from stratlogic.repositories.trail import AuditEntry, AuditTrail, Pruned, TrailEnd
 from stratlogic.repositories.users import UserRepository
 
 
@@ -30,5 +31,6 @@ class Repos:
                    AuditRepository(uow))
 
 
-__all__ = ["ArtifactRepository", "AuditRepository", "ConfigEntry", "ConfigRepository", "JobRepository",
-           "MetadataRepository", "Page", "Repos", "Repository", "TruncatedFrameWarning", "UserRepository"]
+__all__ = ["ArtifactRepository", "AuditEntry", "AuditRepository", "AuditTrail", "ConfigEntry", "ConfigRepository",
+           "JobRepository", "MetadataRepository", "Page", "Pruned", "Repos", "Repository", "TrailEnd",
+           "TruncatedFrameWarning", "UserRepository"]

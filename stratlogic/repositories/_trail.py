@@ -1,5 +1,7 @@
 """Appending to the audit trail, in the caller's transaction (used by every repository write).
 
+Private to ``repositories/``: everything else uses the public ``trail.AuditTrail``, which calls this.
+
 Appends are serialised so the chain never forks: on PostgreSQL by the write lock (``db/writelock.py``),
 which a transaction takes before its first write and holds until commit; on SQLite every writer already
 holds the write lock from ``BEGIN IMMEDIATE``. The tail is re-read on every append (one index probe), so a rolled-back

@@ -1,12 +1,12 @@
-"""Reading the audit trail (appending lives in ``_trail``, called by every repository write)."""
+"""Querying the audit trail by its columns (appending and the chain's own reads: ``trail.AuditTrail``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from stratlogic.models import AuditLog
-from stratlogic.repositories._trail import AuditEntry, record, tail_hash
 from stratlogic.repositories.base import Repository
+from stratlogic.repositories.trail import AuditEntry, AuditTrail
 
 
 class AuditRepository(Repository[AuditLog]):
@@ -25,11 +25,11 @@ class AuditRepository(Repository[AuditLog]):
 
     def tail_hash(self) -> str:
         """The hash of the newest row (the genesis value when the trail is empty)."""
-        return tail_hash(self.uow)
+        return AuditTrail(self.uow).tail_hash()
 
     def record(self, *args: Any, **kwargs: Any) -> None:
-        """Append one row (see ``_trail.record``): for services whose changes are not row writes."""
-        record(self.uow, *args, **kwargs)
+        """Append one row (see ``AuditTrail.record``): for services whose changes are not row writes."""
+        AuditTrail(self.uow).record(*args, **kwargs)
 
 
 __all__ = ["AuditEntry", "AuditRepository"]

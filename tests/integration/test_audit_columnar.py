@@ -22,7 +22,7 @@ from stratlogic.audit.checkpoint import take
 from stratlogic.db import Database
 from stratlogic.db.actor import acting_as
 from stratlogic.models.audit_rules import AuditAction
-from stratlogic.repositories import UserRepository
+from stratlogic.repositories import UserRepository, trail
 from stratlogic.repositories.audit import AuditRepository
 from tests.conftest import make_settings
 
@@ -201,9 +201,9 @@ def test_rows_stream_in_key_order_without_a_sort(pg: Callable[..., Database]) ->
     before sending the first row (seen on the demo trail: half of the verification's time); the verifier's
     session settings keep it on the primary key, whatever the statistics say."""
     db = pg()
-    query = _columnar._QUERY.format(low=0, high=2**63 - 1)
+    query = trail.ARROW_QUERY.format(low=0, high=2**63 - 1)
     with db.engine.connect() as connection:
-        for setting in _columnar._SESSION:
+        for setting in trail.ARROW_SESSION:
             connection.execute(text(setting))
         plan = "\n".join(connection.execute(text(f"EXPLAIN {query}")).scalars())
         connection.rollback()
