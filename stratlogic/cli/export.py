@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from stratlogic.cli._common import cli_errors, database, err, out, settings
+
+if TYPE_CHECKING:
+    from stratlogic.db.actor import Actor
 
 app = typer.Typer(help="Export audit rows, jobs or artifacts (Parquet, CSV, XLSX) with a sidecar.",
                   no_args_is_help=True)
@@ -30,17 +33,13 @@ def _run(kind: str, out_path: str, fmt: str, since: str, until: str, tz: str, pa
          csv_raw: bool, compression: str, as_json: bool, filters: dict[str, Any]) -> None:
     """Call the one entry point, with a progress bar on a terminal, and print one summary line."""
     with cli_errors():
-        from stratlogic.analytics.export import export  # pyarrow and the drivers: only this command pays
+        from stratlogic.services import analytics  # pyarrow and the drivers: only this command pays
 
-        db = database()
-        try:
-            with _progress(kind) as progress:
-                result = export(db, kind, out_path, fmt=fmt, since=since, until=until, tz=tz,  # type: ignore[arg-type]
-                                filters={k: v for k, v in filters.items() if v}, partition=partition,  # type: ignore[arg-type]
-                                force=force, csv_raw=csv_raw, store_settings=settings(), progress=progress,
-                                compression=compression)
-        finally:
-            db.dispose()
+        with _progress(kind) as progress:
+            result = analytics.export(database(), kind, out_path, actor=_actor(), fmt=fmt,  # type: ignore[arg-type]
+                                      since=since, until=until, tz=tz, partition=partition,  # type: ignore[arg-type]
+                                      filters={k: v for k, v in filters.items() if v}, force=force, csv_raw=csv_raw,
+                                      store_settings=settings(), progress=progress, compression=compression)
     if as_json:
         document = {**result.__dict__, "files": [f.__dict__ for f in result.files],
                     "since": result.since.isoformat() if result.since else None,
@@ -54,6 +53,13 @@ def _run(kind: str, out_path: str, fmt: str, since: str, until: str, tz: str, pa
     if result.empty:
         err.print("note: the window holds no rows; " + (
             "the file has the header/schema only" if result.files else "only the sidecar was written"), markup=False)
+
+
+def _actor() -> Actor:
+    """The CLI's actor: nobody authenticated, the OS user and host recorded as the origin."""
+    from stratlogic.db.actor import Actor, Origin
+
+    return Actor(origin=Origin.of_this_process("cli"))
 
 
 @contextmanager

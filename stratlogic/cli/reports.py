@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from stratlogic.cli._common import cli_errors, database, err, out, settings
-from stratlogic.reports.params import ParameterError, load_spec, notebooks_dir, read_params_file
+from stratlogic.cli._output import AsCsv, AsJson, emit, output_format
+
+if TYPE_CHECKING:
+    from stratlogic.db.actor import Actor
 
 app = typer.Typer(help="Report notebooks: list, parameters, scheduled runs (papermill), verify a run.",
                   no_args_is_help=True)
@@ -20,57 +21,82 @@ NotebooksOption = Annotated[Path | None, typer.Option(
 
 
 def _folder(notebooks: Path | None) -> Path:
+    from stratlogic.services.reports import notebooks_folder
+
     settings()  # logging configured, settings checked
-    return (notebooks or notebooks_dir()).resolve()
+    return notebooks_folder(notebooks)
 
 
-def _refuse(message: str) -> None:
+def _actor() -> Actor:
+    """The CLI's actor: nobody authenticated, the OS user and host recorded as the origin."""
+    from stratlogic.db.actor import Actor, Origin
+
+    return Actor(origin=Origin.of_this_process("cli"))
+
+
+def _refuse(message: str) -> NoReturn:
     """Usage errors (unknown parameter, unparsable value): one line and exit 2, before any kernel starts."""
+    from rich.markup import escape
+
     err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(2)
 
 
 @app.command("list")
-def list_reports(notebooks: NotebooksOption = None) -> None:
+def list_reports(notebooks: NotebooksOption = None, as_json: AsJson = False, as_csv: AsCsv = False) -> None:
     """List the notebooks, which run by default, and their parameters.
 
     Example: stratlogic reports list
     """
-    from stratlogic.reports.run import DATA_CHANGING, report_names
+    from stratlogic.services import reports as service
 
     with cli_errors():
-        folder = _folder(notebooks)
-        table = Table("notebook", "runs by default", "parameters")
-        for name in report_names(folder):
-            spec = load_spec(name, folder)
-            table.add_row(name, "no (changes data: --only)" if name in DATA_CHANGING else "yes", ", ".join(spec.names))
-        out.print(table)
+        fmt = output_format(as_json, as_csv)
+        found = service.list_reports(_folder(notebooks), actor=_actor())
+    if fmt == "table":
+        shown = [{"notebook": r.name, "runs by default": "yes" if r.runs_by_default else "no (changes data: --only)",
+                  "parameters": ", ".join(r.parameters)} for r in found]
+        emit(shown, fmt=fmt, columns=["notebook", "runs by default", "parameters"], empty="no report notebooks")
+        return
+    emit(({"notebook": r.name, "runs_by_default": r.runs_by_default, "parameters": list(r.parameters)}
+          for r in found), fmt=fmt, columns=["notebook"])
 
 
 @app.command("params")
 def params(name: Annotated[str, typer.Argument(help="Notebook name, e.g. 05_audit_report.")],
-           notebooks: NotebooksOption = None) -> None:
+           notebooks: NotebooksOption = None, as_json: AsJson = False, as_csv: AsCsv = False) -> None:
     """Show a notebook's parameters: name, type, default and description.
 
     Example: stratlogic reports params 05_audit_report
     """
+    from stratlogic.services import reports as service
+
     with cli_errors():
-        spec = load_spec(name, _folder(notebooks))
-        table = Table("parameter", "type", "default", "description", title=spec.name)
-        for param in spec.params:
-            table.add_row(param.name, escape(param.type_text), escape(repr(param.default)), escape(param.description))
-        out.print(table)
+        fmt = output_format(as_json, as_csv)
+        spec = service.params(name, _folder(notebooks), actor=_actor())
+    rows = [{"parameter": p.name, "type": p.type_text,
+             "default": repr(p.default) if fmt == "table" else _plain(p.default), "description": p.description}
+            for p in spec.params]
+    emit(rows, fmt=fmt, columns=["parameter", "type", "default", "description"], title=spec.name,
+         empty=f"{spec.name} declares no parameters")
 
 
-def _given(pairs: list[str], params_file: Path | None) -> dict[str, Any]:
-    """``--params-file`` YAML, then each ``-p KEY=VALUE`` over it."""
-    values: dict[str, Any] = {}
-    if params_file is not None:
-        values.update(read_params_file(params_file))
+def _plain(value: Any) -> Any:
+    """A default as JSON and CSV carry it: JSON's own types as they are, anything else as its repr."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple) and all(isinstance(item, bool | int | float | str) for item in value):
+        return list(value)
+    return repr(value)
+
+
+def _pairs(pairs: list[str]) -> dict[str, str]:
+    """Each ``-p KEY=VALUE`` (a later one wins); the values are parsed by the notebook's declared types."""
+    values: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ParameterError(f"-p {pair!r}: expected KEY=VALUE (e.g. -p since=-7d)")
+            _refuse(f"-p {pair!r}: expected KEY=VALUE (e.g. -p since=-7d)")
         values[key.strip()] = value
     return values
 
@@ -93,15 +119,17 @@ def run(
     Parameters are checked before any kernel starts (exit 2 on an unknown name or a bad value); exit 1
     when any report failed. Example: stratlogic reports run --out var/reports -p since=-7d --keep 14
     """
-    from stratlogic.reports import run as runner
+    from rich.markup import escape
+
+    from stratlogic.services import reports as service
 
     with cli_errors():
-        folder = _folder(notebooks)
+        values = _pairs(param or [])
         try:
-            planned = runner.plan(folder, only or [], _given(param or [], params_file))
-        except ParameterError as exc:
+            result = service.run(database(), _folder(notebooks), out_dir, actor=_actor(), only=only or [],
+                                 values=values, params_file=params_file, timeout=timeout, keep=keep)
+        except service.ParameterError as exc:
             _refuse(str(exc))
-        result = runner.run(database(), planned, out_dir, notebooks=folder, timeout=timeout, keep=keep)
     for report in result.reports:
         line = f"{report.name}: {report.status} ({report.duration_seconds:.1f} s)"
         if report.error:
@@ -118,10 +146,12 @@ def verify(folder: Annotated[Path, typer.Argument(help="A run folder (OUT/<run i
 
     Exit 1 naming the first bad file or row. Example: stratlogic reports verify var/reports/latest
     """
-    from stratlogic.reports.verify import verify_run
+    from rich.markup import escape
+
+    from stratlogic.services import reports as service
 
     with cli_errors():
-        result = verify_run(database(), folder)
+        result = service.verify(database(), folder, actor=_actor())
     (out if result.ok else err).print(escape(result.message))
     if not result.ok:
         raise typer.Exit(1)

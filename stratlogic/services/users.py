@@ -7,7 +7,6 @@ the actor of every change is the one the caller names. Rows come back detached w
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +37,8 @@ def by_username(database: Database, username: str, *, actor: Actor) -> User:
 
 
 @entry("users.list", writes=False)
-def list(database: Database, filters: Filters = None, *, actor: Actor, sort: Any = None, limit: int = 50,
-         labels: Mapping[str, str] | None = None) -> builtins.list[User]:
+def list_users(database: Database, filters: Filters = None, *, actor: Actor, sort: Any = None, limit: int = 50,
+               labels: Mapping[str, str] | None = None) -> list[User]:
     """Users matching ``filters`` (``{"role": "analyst"}``), at most ``limit``; bad filters are named as the
     caller spells them (``labels``: filter name -> the caller's flag)."""
     UserRepository.check_filters(filters, labels=labels)
@@ -67,7 +66,7 @@ def frame(database: Database, filters: Filters = None, *, actor: Actor, sort: An
 
 @entry("users.search", writes=False)
 def search(database: Database, text: str | None = None, *, actor: Actor, role: UserRole | str | None = None,
-           active: bool | None = None, limit: int = 50) -> builtins.list[User]:
+           active: bool | None = None, limit: int = 50) -> list[User]:
     """Users whose username, email or name contains ``text`` (any case), optionally by role and activity."""
     with unit(database, actor, readonly=True) as uow:
         return UserRepository(uow).search(text, role=role, active=active, limit=limit)
@@ -115,5 +114,5 @@ def deactivate(database: Database, ident: Any, *, actor: Actor) -> User:
         return UserRepository(uow).deactivate(ident)
 
 
-__all__ = ["activate", "by_username", "count", "create", "deactivate", "frame", "get", "list", "search",
+__all__ = ["activate", "by_username", "count", "create", "deactivate", "frame", "get", "list_users", "search",
            "set_password", "update"]

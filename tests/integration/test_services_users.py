@@ -43,13 +43,13 @@ def test_reads_find_what_was_written_and_name_the_callers_flag_on_a_bad_filter(d
     for name, role in (("ada", "analyst"), ("bea", "viewer"), ("cyd", "analyst")):
         service.create(db, name, f"{name}@example.com", role=role, actor=SYSTEM)
     assert service.by_username(db, "ADA", actor=SYSTEM).username == "ada"
-    assert [u.username for u in service.list(db, {"role": "analyst"}, actor=SYSTEM)] == ["ada", "cyd"]
+    assert [u.username for u in service.list_users(db, {"role": "analyst"}, actor=SYSTEM)] == ["ada", "cyd"]
     assert service.count(db, {"role": "analyst"}, actor=SYSTEM) == 2
     assert service.frame(db, sort="-username", actor=SYSTEM)["username"].tolist() == ["cyd", "bea", "ada"]
     assert "password_hash" not in service.frame(db, actor=SYSTEM).columns
     assert [u.username for u in service.search(db, "BE", actor=SYSTEM)] == ["bea"]
     with pytest.raises(ValidationError, match=r"^--role: 'boss' is not a valid role"):
-        service.list(db, {"role__in": ["boss"]}, labels={"role__in": "--role"}, actor=SYSTEM)
+        service.list_users(db, {"role__in": ["boss"]}, labels={"role__in": "--role"}, actor=SYSTEM)
     with pytest.raises(ValidationError, match=r"^--role: 'boss' is not a valid role"):
         service.count(db, {"role": "boss"}, labels={"role": "--role"}, actor=SYSTEM)
     with pytest.raises(NotFoundError, match="user 9999 not found"):
