@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
@@ -50,6 +54,95 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.COMPLETED: frozenset(),
     JobStatus.CANCELLED: frozenset(),
 }
+
+
+class Claimed(enum.Enum):
+    """What a claim writes into one column; each claim path turns these into its own form."""
+
+    TARGET = "the rule's target status"
+    WORKER = "the claiming worker's id"
+    NOW = "the claim's moment"
+    LEASE_UNTIL = "the claim's moment plus the lease"
+    NEXT = "the column's value plus one"
+    NULL = "nothing (NULL)"
+    ZERO = "zero"
+
+
+@dataclass(frozen=True)
+class ClaimRule:
+    """A worker's claim, stated once: which jobs may be taken, in what order, what taking one writes, and
+    what happens to a job whose worker stopped renewing its lease.
+
+    The portable claim (``JobRepository``), the PostgreSQL statement (``repositories/_claim.py``) and the
+    demo generator (``seed/_lifecycle.py``) are all built from ``CLAIM``; the CHECK constraint
+    ``STATUS_TIMESTAMPS_SQL`` must hold for every row a claim writes (tests/unit/test_claim_rules.py).
+    """
+
+    #: The status a claimable job is in, and the one a claim moves it to.
+    source: JobStatus
+    target: JobStatus
+    #: A claimable job's retry time: NULL or not after the claim's moment.
+    due_column: str
+    #: Claim order: (column, descending) pairs, the last one unique.
+    order: tuple[tuple[str, bool], ...]
+    #: Every column a claim writes, in the order the PostgreSQL statement writes them.
+    sets: Mapping[str, Claimed]
+    #: A job in ``target`` whose lease ends before the moment of a recovery is recovered: failed with
+    #: ``expired_error``, then queued again (``source``) while attempts remain.
+    lease_column: str
+    expired_error: str
+
+    def due(self, status: str, retry_at: Any, now: Any) -> bool:
+        """Whether a job in ``status`` with this retry time may be claimed at ``now`` (any kinds filter aside)."""
+        return status == self.source and (retry_at is None or retry_at <= now)
+
+    def claimable(self, row: Mapping[str, Any], now: Any, kinds: Sequence[str] | None = None) -> bool:
+        """Whether this job (its columns by name) may be claimed at ``now`` by a claim for ``kinds``."""
+        return self.due(row["status"], row[self.due_column], now) and (not kinds or row["kind"] in kinds)
+
+    def sort_key(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """Claim order as a Python sort key (numbers only are ever descending: priority)."""
+        return tuple(-row[column] if descending else row[column] for column, descending in self.order)
+
+    def claimed(self, row: Mapping[str, Any], worker: str, now: Any, lease_until: Any) -> dict[str, Any]:
+        """The values a claim writes into this job (its columns by name), column by column."""
+        given = {Claimed.TARGET: self.target, Claimed.WORKER: worker, Claimed.NOW: now,
+                 Claimed.LEASE_UNTIL: lease_until, Claimed.NULL: None, Claimed.ZERO: 0}
+        return {column: row[column] + 1 if how is Claimed.NEXT else given[how] for column, how in self.sets.items()}
+
+    def audit_details(self, attempt: int, worker: str) -> dict[str, Any]:
+        """The details of a claim's ``job.status_changed`` row (``attempt`` is the new one)."""
+        return {"from": self.source.value, "to": self.target.value, "attempt": attempt, "worker": worker}
+
+    def expired(self, status: str, lease_until: Any, now: Any) -> bool:
+        """Whether a recovery at ``now`` takes this job from its worker."""
+        return status == self.target and lease_until is not None and lease_until < now
+
+    def after_recovery(self, attempt: int, max_retries: int) -> JobStatus:
+        """Where a recovered job ends: queued again while attempts remain, else failed."""
+        return self.source if attempt < max_retries else JobStatus.FAILED
+
+    def expired_message(self, worker: str | None, lease_until: datetime | None) -> str:
+        """The error message a recovered job carries."""
+        return (f"worker {worker!r} stopped heartbeating; lease expired at "
+                f"{lease_until.isoformat() if lease_until else '?'}")
+
+
+CLAIM = ClaimRule(
+    source=JobStatus.QUEUED,
+    target=JobStatus.RUNNING,
+    due_column="next_retry_at",
+    order=(("priority", True), ("created_at", False), ("id", False)),
+    sets=MappingProxyType({
+        "status": Claimed.TARGET, "claimed_by": Claimed.WORKER, "heartbeat_at": Claimed.NOW,
+        "started_at": Claimed.NOW, "lease_expires_at": Claimed.LEASE_UNTIL, "attempt": Claimed.NEXT,
+        "finished_at": Claimed.NULL, "next_retry_at": Claimed.NULL, "pages_done": Claimed.ZERO,
+        "items_scraped": Claimed.ZERO, "bytes_downloaded": Claimed.ZERO, "updated_at": Claimed.NOW,
+        "version": Claimed.NEXT,
+    }),
+    lease_column="lease_expires_at",
+    expired_error="lease_expired",
+)
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -147,5 +240,7 @@ class ScrapingJob(Base):
 
 
 #: Claim order over queued rows only: a claim reads the first index entries instead of sorting the queue.
-Index("ix_scraping_jobs_claim_order", ScrapingJob.priority.desc(), ScrapingJob.created_at, ScrapingJob.id,
-      postgresql_where=text("status = 'queued'"), sqlite_where=text("status = 'queued'"))
+Index("ix_scraping_jobs_claim_order",
+      *(getattr(ScrapingJob, column).desc() if descending else getattr(ScrapingJob, column)
+        for column, descending in CLAIM.order),
+      postgresql_where=text(f"status = '{CLAIM.source.value}'"), sqlite_where=text(f"status = '{CLAIM.source.value}'"))

@@ -75,6 +75,15 @@ class ArtifactRepository(Repository[Artifact]):
                 keys.setdefault(artifact_id, []).append(key)
         return {ident: {"cascaded": {"artifact_metadata": found}} for ident, found in keys.items()}
 
+    def objects_of_jobs(self, job_ids: Sequence[int]) -> dict[str, str]:
+        """The stored objects of these jobs' artifacts, object key -> bucket (what a clean-up removes from the
+        store once the rows are gone)."""
+        if not job_ids:
+            return {}
+        rows = self.session.execute(select(Artifact.object_key, Artifact.bucket)
+                                    .where(Artifact.job_id.in_(list(job_ids))))
+        return {key: bucket for key, bucket in rows}
+
     def for_job(self, job_id: int) -> list[Artifact]:
         """Every artifact of a job, oldest first."""
         return list(self.iterate({"job_id": job_id}))

@@ -12,13 +12,9 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import (
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from stratlogic.db import writelock
@@ -26,11 +22,14 @@ from stratlogic.db.actor import current_actor
 from stratlogic.errors import ConcurrentUpdateError, ConflictError, InvalidTransitionError, ValidationError
 from stratlogic.models import Artifact, JobStatus, ScrapingJob, utcnow
 from stratlogic.models.audit_rules import AuditAction
-from stratlogic.models.job import ACTIVE, MAX_LEASE_SECONDS, TRANSITIONS
+from stratlogic.models.job import ACTIVE, CLAIM, MAX_LEASE_SECONDS, TRANSITIONS, Claimed
 from stratlogic.repositories import _claim, _trail
 from stratlogic.repositories._errors import integrity
 from stratlogic.repositories.base import Filters, Repository
-from stratlogic.repositories.config import ConfigRepository
+from stratlogic.repositories.config import ConfigRepository, recent_config
+
+if TYPE_CHECKING:
+    from stratlogic.db import Database
 
 Clock = Callable[[], datetime]
 MAX_ERROR_MESSAGE = 2000
@@ -223,10 +222,35 @@ class JobRepository(Repository[ScrapingJob]):
             return self._claim_postgres(worker_id, n, kinds, now, now + timedelta(seconds=lease))
         claimed = self._claim_portable(worker_id, n, kinds, now, now + timedelta(seconds=lease))
         entries = [_trail.AuditEntry(AuditAction.JOB_STATUS_CHANGED, self.audit_type, str(job.id),
-                                     {"from": "queued", "to": "running", "attempt": job.attempt, "worker": worker_id})
+                                     CLAIM.audit_details(job.attempt, worker_id))
                    for job in claimed]
         _trail.append(self.uow, entries)
         return claimed
+
+    @classmethod
+    def claim_now(cls, database: Database, worker_id: str, n: int = 1, *, kinds: Sequence[str] | None = None,
+                  lease_seconds: int | None = None, clock: Clock = utcnow) -> list[ScrapingJob]:
+        """``claim`` in a transaction of its own (what ``stratlogic.jobs.claim``, a worker's loop, runs);
+        inside an open unit of work of ``database``, in that unit instead (the jobs are then its objects).
+
+        On PostgreSQL, outside a unit of work, the claim statement runs on a pooled driver connection in
+        autocommit (``_claim.run``): no ORM session, one round trip, the lock released by the server's
+        commit; the jobs come back as detached objects.
+        """
+        check_claim(worker_id, n, lease_seconds)
+        # Inside a caller's unit the claim joins it (a savepoint, as on SQLite): on a connection of its own it
+        # would wait for the write lock that unit may hold, and would not roll back with it.
+        if database.dialect != "postgresql" or database.in_unit_of_work():
+            with database.unit_of_work() as uow:
+                return cls(uow, clock=clock).claim(worker_id, n, kinds=kinds, lease_seconds=lease_seconds)
+        now = clock()
+        if cls.recovery_due(database, now):
+            with database.unit_of_work() as uow:
+                cls(uow, clock=clock).recover_stale()
+        lease = lease_seconds or recent_config(database, "jobs.lease_seconds")
+        values = _claim.params(worker_id, n, kinds, now, now + timedelta(seconds=lease), current_actor(),
+                               _trail.key_of(database.settings))
+        return [_claim.detached_job(row) for row in _claim.run(database, _claim.statement(n, kinds), values)]
 
     def _claim_postgres(self, worker_id: str, n: int, kinds: Sequence[str] | None, now: datetime,
                         lease_until: datetime) -> list[ScrapingJob]:
@@ -241,21 +265,22 @@ class JobRepository(Repository[ScrapingJob]):
 
     def _claim_portable(self, worker_id: str, n: int, kinds: Sequence[str] | None, now: datetime,
                         lease_until: datetime) -> list[ScrapingJob]:
-        """SQLite: one ``UPDATE … RETURNING`` under the write lock ``BEGIN IMMEDIATE`` already holds."""
+        """SQLite: one ``UPDATE … RETURNING`` under the write lock ``BEGIN IMMEDIATE`` already holds, built
+        from ``models.job.CLAIM`` (as the PostgreSQL statement is)."""
+        due = getattr(ScrapingJob, CLAIM.due_column)
         picked = select(ScrapingJob.id).where(
-            ScrapingJob.status == JobStatus.QUEUED,
-            or_(ScrapingJob.next_retry_at.is_(None), ScrapingJob.next_retry_at <= now),
+            ScrapingJob.status == CLAIM.source, or_(due.is_(None), due <= now),
             *([ScrapingJob.kind.in_(kinds)] if kinds else []),
-        ).order_by(ScrapingJob.priority.desc(), ScrapingJob.created_at, ScrapingJob.id).limit(n)
-        statement = (update(ScrapingJob).where(ScrapingJob.id.in_(picked.scalar_subquery()))
-                     .values(status=JobStatus.RUNNING, claimed_by=worker_id, heartbeat_at=now, started_at=now,
-                             lease_expires_at=lease_until, attempt=ScrapingJob.attempt + 1,
-                             finished_at=None, next_retry_at=None, pages_done=0, items_scraped=0,
-                             bytes_downloaded=0, updated_at=now, version=ScrapingJob.version + 1)
+        ).order_by(*_CLAIM_ORDER).limit(n)
+        given = {Claimed.TARGET: CLAIM.target, Claimed.WORKER: worker_id, Claimed.NOW: now,
+                 Claimed.LEASE_UNTIL: lease_until, Claimed.NULL: None, Claimed.ZERO: 0}
+        values = {column: getattr(ScrapingJob, column) + 1 if how is Claimed.NEXT else given[how]
+                  for column, how in CLAIM.sets.items()}
+        statement = (update(ScrapingJob).where(ScrapingJob.id.in_(picked.scalar_subquery())).values(values)
                      .returning(ScrapingJob)
                      .execution_options(synchronize_session=False))
         return sorted(self.session.scalars(statement.execution_options(populate_existing=True)).all(),
-                      key=lambda job: (-job.priority, job.created_at, job.id))
+                      key=lambda job: CLAIM.sort_key({column: getattr(job, column) for column, _ in CLAIM.order}))
 
     def _recover_if_due(self, now: datetime) -> None:
         """Recover expired leases unless this process did so moments ago (by the repository's clock)."""
@@ -293,22 +318,21 @@ class JobRepository(Repository[ScrapingJob]):
         return job
 
     def recover_stale(self) -> RecoveryResult:
-        """Jobs running past their lease go back to queued, or to failed when their attempts are spent."""
+        """Jobs running past their lease go back to queued, or to failed when their attempts are spent
+        (``models.job.CLAIM`` says which and with what error)."""
         now = self.clock()
-        expired = select(ScrapingJob).where(ScrapingJob.status == JobStatus.RUNNING,
-                                            ScrapingJob.lease_expires_at < now).order_by(ScrapingJob.id)
+        expired = select(ScrapingJob).where(ScrapingJob.status == CLAIM.target,
+                                            getattr(ScrapingJob, CLAIM.lease_column) < now).order_by(ScrapingJob.id)
         if self.uow.dialect == "postgresql":  # another claim recovering the same job: skip it, do not wait
             expired = expired.with_for_update(skip_locked=True)
         stale = list(self.session.scalars(expired))
         requeued, failed = [], []
         for job in stale:
-            worker = job.claimed_by
-            failure = {"error_type": "lease_expired", "lease_expires_at": None,
-                       "error_message": f"worker {worker!r} stopped heartbeating; lease expired at "
-                                        f"{job.lease_expires_at.isoformat() if job.lease_expires_at else '?'}"}
+            failure = {"error_type": CLAIM.expired_error, CLAIM.lease_column: None,
+                       "error_message": CLAIM.expired_message(job.claimed_by, job.lease_expires_at)}
             self.transition(job.id, JobStatus.FAILED, **failure)
-            if job.attempt < job.max_retries:
-                self.transition(job.id, JobStatus.QUEUED, next_retry_at=None, claimed_by=None, heartbeat_at=None)
+            if CLAIM.after_recovery(job.attempt, job.max_retries) is CLAIM.source:
+                self.transition(job.id, CLAIM.source, next_retry_at=None, claimed_by=None, heartbeat_at=None)
                 requeued.append(job.id)
             else:
                 failed.append(job.id)
@@ -329,6 +353,22 @@ class JobRepository(Repository[ScrapingJob]):
                  .order_by(ScrapingJob.finished_at, ScrapingJob.id).limit(limit))
         return list(self.session.scalars(query.with_for_update() if lock else query))
 
+    def count_finished_before(self, older_than: datetime, statuses: Sequence[JobStatus] = FINISHED) -> dict[str, int]:
+        """How many jobs in each of these finished statuses finished before ``older_than`` (a clean-up's
+        dry run); statuses with none are left out."""
+        rows = self.session.execute(select(ScrapingJob.status, func.count())
+                                    .where(ScrapingJob.status.in_(finished_statuses(statuses)),
+                                           ScrapingJob.finished_at < older_than)
+                                    .group_by(ScrapingJob.status))
+        return {JobStatus(status).value: count for status, count in rows}
+
+    def statuses_of(self, ids: Sequence[int]) -> dict[int, JobStatus]:
+        """The status of each of these jobs (ids not found are left out)."""
+        if not ids:
+            return {}
+        rows = self.session.execute(select(ScrapingJob.id, ScrapingJob.status).where(ScrapingJob.id.in_(list(ids))))
+        return {job_id: status for job_id, status in rows}
+
     def delete_ids(self, ids: Sequence[int]) -> int:
         """Delete these jobs (their artifacts and metadata cascade, listed on each job's audit row)."""
         return self.delete_where({"id__in": list(ids)}) if ids else 0
@@ -341,6 +381,11 @@ class JobRepository(Repository[ScrapingJob]):
             for job_id, artifact_id in rows:
                 found.setdefault(job_id, []).append(artifact_id)
         return {job_id: {"cascaded": {"artifacts": artifacts}} for job_id, artifacts in found.items()}
+
+
+#: ``CLAIM.order`` as ORDER BY terms.
+_CLAIM_ORDER = tuple(getattr(ScrapingJob, column).desc() if descending else getattr(ScrapingJob, column)
+                     for column, descending in CLAIM.order)
 
 
 def job_status(value: JobStatus | str, name: str = "status") -> JobStatus:

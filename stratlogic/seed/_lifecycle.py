@@ -16,12 +16,12 @@ from typing import Any, NamedTuple
 import orjson
 
 from stratlogic.models.audit_rules import AuditAction
-from stratlogic.models.job import domain_of
+from stratlogic.models.job import CLAIM, domain_of
 from stratlogic.repositories.bulk import json_value
 from stratlogic.seed._artifacts import ArtifactSpec, Page, artifact, outputs
 from stratlogic.seed._random import Draw
 from stratlogic.seed._rows import MILLISECOND, MINUTE, SECOND, moment, stamp
-from stratlogic.seed._vocab import ERRORS, LEASE_EXPIRED
+from stratlogic.seed._vocab import ERRORS
 
 JOB_COLUMNS = ("id", "owner_id", "name", "kind", "target_url", "target_domain", "status", "priority", "options",
                "pages_done", "pages_total", "items_scraped", "bytes_downloaded", "attempt", "max_retries",
@@ -38,6 +38,11 @@ _ERROR_CUMULATIVE = [sum(e[3] for e in ERRORS[:i + 1]) for i in range(len(ERRORS
 STATUS_CHANGED, CREATED = AuditAction.JOB_STATUS_CHANGED.value, AuditAction.JOB_CREATED.value
 RECOVERED, STORED = AuditAction.JOB_RECOVERED.value, AuditAction.ARTIFACT_STORED.value
 _FINISHED = frozenset({"completed", "failed", "cancelled"})
+#: The columns a claim writes (``models.job.CLAIM.sets``) as ``Job`` slots.
+CLAIM_SLOTS = {"status": "status", "claimed_by": "claimed_by", "heartbeat_at": "heartbeat", "started_at": "started",
+               "lease_expires_at": "lease", "attempt": "attempt", "finished_at": "finished",
+               "next_retry_at": "next_retry", "pages_done": "pages_done", "items_scraped": "items",
+               "bytes_downloaded": "bytes", "updated_at": "updated", "version": "version"}
 
 #: An event: (when, actor, action, resource type, resource id, details, artifact or None).
 Event = tuple[int, int | None, str, str, str | None, dict[str, Any], ArtifactSpec | None]
@@ -130,13 +135,24 @@ class Job:
         return True
 
     def claim(self, when: int, worker: str) -> bool:
-        """``claim``: queued -> running, attempt + 1, a lease, counters reset for the new attempt."""
+        """``claim`` as ``models.job.CLAIM`` states it: queued -> running, attempt + 1, a lease, counters
+        reset for the new attempt, one ``job.status_changed`` event.
+
+        Raises:
+            ValueError: the rule does not let this job be claimed at ``when`` (a bug in the life played).
+        """
         if when >= self.policy.end:
             return False
-        self.attempt += 1
-        self.move(when, None, "running", {"worker": worker})
-        self.claimed_by, self.started, self.heartbeat, self.lease = worker, when, when, when + self.policy.lease
-        self.next_retry, self.pages_done, self.items, self.bytes = None, 0, 0, 0
+        if not CLAIM.due(self.status, self.next_retry, when):
+            raise ValueError(f"demo job {self.id} cannot be claimed at {when}: it is {self.status}, "
+                             f"retry at {self.next_retry}")
+        values = CLAIM.claimed({column: getattr(self, slot) for column, slot in CLAIM_SLOTS.items()},
+                               worker, when, when + self.policy.lease)
+        values["status"] = CLAIM.target.value
+        self.events.append((when, None, STATUS_CHANGED, "job", self.rid, CLAIM.audit_details(values["attempt"], worker),
+                            None))
+        for column, value in values.items():
+            setattr(self, CLAIM_SLOTS[column], value)
         return True
 
     def work(self, until: int, fraction: float) -> bool:
@@ -248,10 +264,11 @@ def _lose_worker(job: Job, rng: Draw, dies: int) -> bool:
     noticed = expired + SECOND + rng.below(4 * SECOND)
     if noticed + 2 * MILLISECOND >= job.policy.end:  # recovery is one transaction: all of it or none
         return False
-    message = f"worker {worker!r} stopped heartbeating; lease expired at {moment(expired).isoformat()}"
-    if not job.fail(noticed, LEASE_EXPIRED, message):
+    message = CLAIM.expired_message(worker, moment(expired))
+    if not job.fail(noticed, CLAIM.expired_error, message):
         return False
-    again = job.attempt < job.max_retries and job.requeue(noticed + MILLISECOND, None)
+    requeue = CLAIM.after_recovery(job.attempt, job.max_retries) is CLAIM.source
+    again = requeue and job.requeue(noticed + MILLISECOND, None)
     details = {"failed": [] if again else [job.id], "requeued": [job.id] if again else []}
     job.events.append((noticed + 2 * MILLISECOND, None, RECOVERED, "job", None, details, None))
     return again
