@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -9,7 +11,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import Pool, QueuePool
 
 from stratlogic.config import display_url
 from stratlogic.errors import (
@@ -27,6 +29,20 @@ _BUSY = {
     "statement timeout": "the statement ran longer than STRATLOGIC_STATEMENT_TIMEOUT_MS and was cancelled",
 }
 NOT_MIGRATED = "the database is not migrated (or not a StratLogic database): run `stratlogic db upgrade`"
+#: Checkouts that gave up waiting for a pooled connection, per pool (``stratlogic health`` reports them).
+_POOL_TIMEOUTS: weakref.WeakKeyDictionary[Pool, int] = weakref.WeakKeyDictionary()
+_POOL_TIMEOUTS_LOCK = threading.Lock()
+
+
+def pool_timeouts(engine: Engine) -> int:
+    """How many checkouts of the engine's current pool timed out so far (a disposed engine's new pool: 0)."""
+    with _POOL_TIMEOUTS_LOCK:
+        return _POOL_TIMEOUTS.get(engine.pool, 0)
+
+
+def _count_timeout(pool: Pool) -> None:
+    with _POOL_TIMEOUTS_LOCK:
+        _POOL_TIMEOUTS[pool] = _POOL_TIMEOUTS.get(pool, 0) + 1
 
 
 def describe_unavailable(engine: Engine, exc: BaseException) -> DatabaseUnavailableError:
@@ -45,6 +61,7 @@ def translated(engine: Engine) -> Iterator[None]:
         yield
     except sa_exc.TimeoutError as exc:
         pool = engine.pool
+        _count_timeout(pool)
         if isinstance(pool, QueuePool):
             raise PoolExhaustedError(pool.size(), pool._max_overflow, pool._timeout) from exc
         raise DatabaseError(f"timed out waiting for a database connection: {exc}") from exc
@@ -91,4 +108,4 @@ def _is_connection_error(exc: BaseException) -> bool:
     return any(marker in text for marker in markers)
 
 
-__all__ = ["NOT_MIGRATED", "describe_unavailable", "translated", "translated_driver"]
+__all__ = ["NOT_MIGRATED", "describe_unavailable", "pool_timeouts", "translated", "translated_driver"]

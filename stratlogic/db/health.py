@@ -1,4 +1,7 @@
-"""Health of the database: reachable, how fast, and whether it is migrated to head."""
+"""Health of the database: reachable, how fast, whether it is migrated to head, and its pool's figures.
+
+``stratlogic.services.health`` composes these with the store, the audit chain, the queue and the disk.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,10 @@ from typing import Any
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.pool import NullPool, QueuePool
 
-from stratlogic.config import display_url
-from stratlogic.db.errors import describe_unavailable
+from stratlogic.config import Settings, display_url
+from stratlogic.db.errors import describe_unavailable, pool_timeouts
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,58 @@ def check(engine: Engine) -> HealthReport:
                         f"database reachable in {latency:.1f} ms, schema at head {head}")
 
 
+def probe(settings: Settings, connect_timeout: float) -> HealthReport:
+    """``check`` on a connection of its own, given up after ``connect_timeout`` seconds (a silent server).
+
+    For a caller whose pool was made with a longer connect timeout (``stratlogic health --timeout``); the
+    engine is disposed before returning, so nothing stays open.
+    """
+    seconds = max(1, round(connect_timeout))  # libpq's connect_timeout counts whole seconds
+    engine = _probe_engine(settings.model_copy(update={"connect_timeout": seconds}))
+    try:
+        return check(engine)
+    finally:
+        engine.dispose()
+
+
+def _probe_engine(settings: Settings) -> Engine:
+    from stratlogic.db.engine import make_engine
+
+    return make_engine(settings, poolclass=NullPool)
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """The connection pool as it stands: ``kind`` (``QueuePool``, ``NullPool``…), its size and overflow
+    limit (None for pools without them), connections lent out, overflow connections open, and how many
+    checkouts gave up waiting since the pool was made (``timeout_seconds`` each)."""
+
+    kind: str
+    size: int | None
+    max_overflow: int | None
+    checked_out: int
+    overflow: int
+    timeouts: int
+    timeout_seconds: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def pool_stats(engine: Engine) -> PoolStats:
+    """Read the pool's counters; opens no connection (works with the database down)."""
+    pool = engine.pool
+    timeouts = pool_timeouts(engine)
+    if isinstance(pool, QueuePool):
+        return PoolStats("QueuePool", pool.size(), pool._max_overflow, pool.checkedout(),
+                         max(0, pool.overflow()), timeouts, pool.timeout())
+    return PoolStats(type(pool).__name__, None, None, 0, 0, timeouts, None)
+
+
 def _server_version(dialect: str, connection: Any) -> str:
     query = "SELECT sqlite_version()" if dialect == "sqlite" else "SHOW server_version"
     return str(connection.exec_driver_sql(query).scalar_one())
 
 
-__all__ = ["HealthReport", "check"]
+__all__ = ["HealthReport", "PoolStats", "check", "pool_stats", "probe"]
