@@ -1,24 +1,35 @@
-"""``stratlogic audit …``: verify the chain, export checkpoints, and read the trail."""
+"""``stratlogic audit …``: verify the chain, export checkpoints, and read the trail (``stratlogic.services.audit``)."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from stratlogic.audit import checkpoint as checkpoints
-from stratlogic.audit.verify import verify as verify_chain
-from stratlogic.cli._common import cli_errors, database, err, given, out, parse_range, settings
-from stratlogic.errors import ValidationError
-from stratlogic.models.audit_rules import AuditAction
-from stratlogic.repositories.audit import AuditRepository
-from stratlogic.storage.documents import read_document, write_document
+from stratlogic.cli._common import cli_errors, database, err, out, parse_range
+from stratlogic.cli._output import AsCsv, AsJson, emit, output_format
+
+if TYPE_CHECKING:
+    from stratlogic.db.actor import Actor
 
 app = typer.Typer(help="Verify and read the hash-chained audit trail.", no_args_is_help=True)
 _FLAGS = {"action": "--action", "resource_type": "--resource-type", "resource_id": "--resource-id",
           "actor_id": "--actor", "occurred_at__gte": "--since", "occurred_at__lt": "--until"}
+_COLUMNS = ("id", "occurred_at", "actor_id", "action", "resource_type", "resource_id", "details")
+_HEADERS = ("id", "when (UTC)", "actor", "action", "resource type", "resource id", "details")
+
+
+def _actor() -> Actor:
+    """The CLI's actor: nobody authenticated, the OS user and host recorded (``cli._common.actor``)."""
+    from stratlogic.cli import _common
+
+    if hasattr(_common, "actor"):
+        made: Actor = _common.actor()
+        return made
+    from stratlogic.db.actor import Actor, Origin
+
+    return Actor(origin=Origin.of_this_process("cli"))
 
 
 @app.command()
@@ -31,18 +42,18 @@ def verify(
 
     Example: stratlogic audit verify --checkpoint var/audit-checkpoint.json
     """
+    from stratlogic.services import audit
+
     with cli_errors():
-        point = None
-        if checkpoint:
-            point = checkpoints.Checkpoint.from_json(read_document(settings(), checkpoint).decode(), checkpoint)
-        report = verify_chain(database(), checkpoint=point)
+        report = audit.verify(database(), actor=_actor(), checkpoint=checkpoint)
     if as_json:
         out.print(json.dumps(report.as_dict(), indent=2), markup=False)
     elif report.ok:
         rate = report.rows / report.seconds if report.seconds else 0
         out.print(f"ok: {report.message} in {report.seconds:.2f}s ({rate:,.0f} rows/s)", markup=False)
     else:
-        err.print(f"[red]tampered:[/red] {report.message}", markup=True)
+        err.print("[red]tampered:[/red] ", markup=True, end="")
+        err.print(report.message, markup=False)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -56,21 +67,12 @@ def checkpoint(
 
     Example: stratlogic audit checkpoint --out s3://audit-checkpoints/2026-11-25.json
     """
+    from stratlogic.services import audit
+
     with cli_errors():
-        point = checkpoints.take(database())
-        where = write_document(settings(), out_file, point.to_json().encode())
-    err.print(f"checkpoint of row {point.last_id} ({point.rows} rows) written to {where}")
-
-
-def _action(text: str | None) -> str | None:
-    """An action as typed, in any case (``CONFIG.SET``); one the trail never records is refused, not matched."""
-    if text is None:
-        return None
-    action = text.strip().lower()
-    if action not in {a.value for a in AuditAction}:
-        raise ValidationError(f"--action {text!r} is not an audit action; allowed: "
-                              f"{', '.join(a.value for a in AuditAction)}")
-    return action
+        written = audit.checkpoint(database(), out_file, actor=_actor())
+    point = written.checkpoint
+    err.print(f"checkpoint of row {point.last_id} ({point.rows} rows) written to {written.location}", markup=False)
 
 
 @app.command("list")
@@ -84,33 +86,26 @@ def list_(
     until: Annotated[str | None, typer.Option(help="Before (same forms as --since).")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     cursor: Annotated[str | None, typer.Option(help="The next-page cursor printed by a previous call.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
 ) -> None:
     """List trail rows, oldest first, filtered; prints a cursor for the next page.
 
     Example: stratlogic audit list --resource-type user --since -7d
     """
+    from stratlogic.services import audit
+
     with cli_errors():
-        if actor is not None and actor < 0:
-            raise ValidationError(f"--actor {actor} is not a user id (ids are whole numbers from 1)")
+        fmt = output_format(as_json, as_csv)
         start, end = parse_range(since, until)
-        filters = given(action=_action(action), resource_type=resource_type, resource_id=resource_id, actor_id=actor,
-                        occurred_at__gte=start, occurred_at__lt=end)
-        AuditRepository.check_filters(filters, labels=_FLAGS)
-        with database().unit_of_work(readonly=True) as uow:
-            page = AuditRepository(uow).page(filters, limit=limit, cursor=cursor)
-            rows: list[dict[str, Any]] = [
-                {"id": r.id, "occurred_at": r.occurred_at.isoformat(), "actor_id": r.actor_id, "action": r.action,
-                 "resource_type": r.resource_type, "resource_id": r.resource_id, "details": r.details}
-                for r in page.items]
-    if as_json:
-        for row in rows:
-            out.print(json.dumps(row), markup=False)
-    else:
-        table = Table("id", "when (UTC)", "actor", "action", "resource", "details")
-        for row in rows:
-            table.add_row(str(row["id"]), row["occurred_at"][:19], str(row["actor_id"] or "system"), row["action"],
-                          f"{row['resource_type']} {row['resource_id'] or ''}", json.dumps(row["details"])[:80])
-        out.print(table)
+        page = audit.list_rows(database(), actor=_actor(), action=action, resource_type=resource_type,
+                               resource_id=resource_id, actor_id=actor, since=start, until=end, limit=limit,
+                               cursor=cursor, labels=_FLAGS)
+    rows: list[dict[str, Any]] = [
+        {"id": r.id, "occurred_at": r.occurred_at.isoformat(), "actor_id": r.actor_id, "action": r.action,
+         "resource_type": r.resource_type, "resource_id": r.resource_id, "details": r.details} for r in page.items]
+    shown = rows if fmt != "table" else [{**row, "occurred_at": row["occurred_at"][:19],
+                                          "actor_id": row["actor_id"] or "system"} for row in rows]
+    emit(shown, fmt=fmt, columns=_COLUMNS, headers=_HEADERS, empty="no audit rows match")
     if page.next_cursor:
-        err.print(f"more: --cursor {page.next_cursor}")
+        err.print(f"more: --cursor {page.next_cursor}", markup=False)

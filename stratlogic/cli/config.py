@@ -1,38 +1,50 @@
-"""``stratlogic config …``: typed system configuration."""
+"""``stratlogic config …``: typed system configuration (``stratlogic.services.config``)."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from stratlogic.cli._common import NEGATIVE_VALUES, cli_errors, database, err, out
-from stratlogic.repositories import ConfigRepository
-from stratlogic.repositories.config import parse_text
+from stratlogic.cli._output import AsCsv, AsJson, emit, output_format
+
+if TYPE_CHECKING:
+    from stratlogic.db.actor import Actor
 
 app = typer.Typer(help="Read and change typed system configuration.", no_args_is_help=True)
+_COLUMNS = ("key", "value", "type", "default", "description", "read_by")
+
+
+def _actor() -> Actor:
+    """The CLI's actor: nobody authenticated, the OS user and host recorded (``cli._common.actor``)."""
+    from stratlogic.cli import _common
+
+    if hasattr(_common, "actor"):
+        made: Actor = _common.actor()
+        return made
+    from stratlogic.db.actor import Actor, Origin
+
+    return Actor(origin=Origin.of_this_process("cli"))
 
 
 @app.command("list")
-def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def list_(as_json: AsJson = False, as_csv: AsCsv = False) -> None:
     """List every declared key with its value (secrets masked), type, description and what reads it.
+
+    --json prints one object per key (key, value, type, default, secret, description, read_by).
 
     Example: stratlogic config list
     """
-    with cli_errors(), database().unit_of_work(readonly=True) as uow:
-        entries = ConfigRepository(uow).entries()
-    if as_json:
-        rows = [{"key": e.key, "value": e.value, "type": e.type_name, "default": e.is_default,
-                 "secret": e.is_secret, "description": e.description, "read_by": e.read_by} for e in entries]
-        out.print(json.dumps(rows, indent=2), markup=False)
-        return
-    table = Table("key", "value", "type", "set?", "description", "read by")
-    for entry in entries:
-        table.add_row(entry.key, json.dumps(entry.value), entry.type_name,
-                      "default" if entry.is_default else "set", entry.description, entry.read_by)
-    out.print(table)
+    from stratlogic.services import config
+
+    with cli_errors():
+        fmt = output_format(as_json, as_csv)
+        entries = config.list_entries(database(), actor=_actor())
+    rows = [{"key": e.key, "value": e.value, "type": e.type_name, "default": e.is_default, "secret": e.is_secret,
+             "description": e.description, "read_by": e.read_by} for e in entries]
+    emit(rows, fmt=fmt, columns=_COLUMNS, headers=("key", "value", "type", "default?", "description", "read by"))
 
 
 @app.command()
@@ -41,8 +53,10 @@ def get(key: Annotated[str, typer.Argument(help="A declared key, e.g. jobs.lease
 
     Example: stratlogic config get jobs.lease_seconds
     """
-    with cli_errors(), database().unit_of_work(readonly=True) as uow:
-        entry = ConfigRepository(uow).entry(key)
+    from stratlogic.services import config
+
+    with cli_errors():
+        entry = config.get(database(), key, actor=_actor())
     out.print(json.dumps(entry.value), markup=False)
 
 
@@ -55,9 +69,11 @@ def set_(
 
     Example: stratlogic config set jobs.lease_seconds 600
     """
-    with cli_errors(), database().unit_of_work() as uow:
-        entry = ConfigRepository(uow).set(key, parse_text(key, value))
-    err.print(f"{entry.key} = {json.dumps(entry.value)}")
+    from stratlogic.services import config
+
+    with cli_errors():
+        entry = config.set(database(), key, value, actor=_actor(), as_text=True)
+    err.print(f"{entry.key} = {json.dumps(entry.value)}", markup=False)
 
 
 @app.command()
@@ -66,6 +82,8 @@ def unset(key: Annotated[str, typer.Argument(help="A declared key.")]) -> None:
 
     Example: stratlogic config unset jobs.lease_seconds
     """
-    with cli_errors(), database().unit_of_work() as uow:
-        changed = ConfigRepository(uow).unset(key)
-    err.print(f"{key} {'back to its default' if changed else 'was already at its default'}")
+    from stratlogic.services import config
+
+    with cli_errors():
+        changed = config.unset(database(), key, actor=_actor())
+    err.print(f"{key} {'back to its default' if changed else 'was already at its default'}", markup=False)

@@ -1,18 +1,36 @@
-"""``stratlogic db …``: migrations, in the spirit of the Alembic and Airflow ``db`` commands."""
+"""``stratlogic db …``: migrations, in the spirit of the Alembic and Airflow ``db`` commands
+(``stratlogic.services.migrate``)."""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from stratlogic.cli._common import cli_errors, err, out, settings
-from stratlogic.db import migrate
-from stratlogic.errors import MigrationError, SchemaDriftError
+from stratlogic.cli._common import cli_errors, database, err, out
+from stratlogic.cli._output import AsCsv, AsJson, emit, output_format
+from stratlogic.errors import SchemaDriftError
+
+if TYPE_CHECKING:
+    from stratlogic.db.actor import Actor
+    from stratlogic.services.migrate import DowngradePlan
 
 app = typer.Typer(help="Migrate the database schema and check it against the models.", no_args_is_help=True)
+#: How the migrate service's refusals name this command's options.
+_FLAGS = {"confirm": "--yes", "sql": "--sql", "message": "-m/--message"}
+
+
+def _actor() -> Actor:
+    """The CLI's actor: nobody authenticated, the OS user and host recorded (``cli._common.actor``)."""
+    from stratlogic.cli import _common
+
+    if hasattr(_common, "actor"):
+        made: Actor = _common.actor()
+        return made
+    from stratlogic.db.actor import Actor, Origin
+
+    return Actor(origin=Origin.of_this_process("cli"))
 
 
 @app.command()
@@ -25,14 +43,18 @@ def upgrade(
 
     Example: stratlogic db upgrade
     """
+    from stratlogic.services import migrate
+
     with cli_errors():
-        output = migrate.upgrade(settings(), revision, sql=sql)
-        if sql and output:
-            out.print(output, markup=False, end="")
-        elif sql:
-            err.print(f"database already at {migrate.current(settings())} ({revision}): no SQL to print")
-        else:
-            err.print(f"database at {migrate.current(settings()) or 'base'}")
+        if sql:
+            script = migrate.upgrade_sql(database(), revision, actor=_actor())
+            if script.sql:
+                out.print(script.sql, markup=False, end="")
+            else:
+                err.print(f"database already at {script.current} ({revision}): no SQL to print", markup=False)
+            return
+        now = migrate.upgrade(database(), revision, actor=_actor())
+    err.print(f"database at {now or 'base'}", markup=False)
 
 
 @app.command()
@@ -48,53 +70,64 @@ def downgrade(
 
     Example: stratlogic db downgrade --steps 1
     """
+    from stratlogic.services import migrate
+
     with cli_errors():
         if sql:
-            out.print(migrate.downgrade(settings(), revision, steps=steps, sql=True), markup=False, end="")
+            out.print(migrate.downgrade_sql(database(), revision, steps=steps, actor=_actor()), markup=False, end="")
             return
-        plan = migrate.downgrade_plan(settings(), revision, steps=steps)
-        if plan.drops and not yes:
-            _confirm(plan, sql_hint=settings().backend != "sqlite")
-        migrate.downgrade(settings(), revision, steps=steps, yes=True)
-        err.print(f"database at {migrate.current(settings()) or 'base'}")
+        if not yes and sys.stdin.isatty():  # a person can answer: show what is lost and ask
+            yes = _asked(migrate.downgrade_plan(database(), revision, steps=steps, actor=_actor()))
+        now = migrate.downgrade(database(), revision, steps=steps, confirm=yes, actor=_actor(), labels=_FLAGS)
+    err.print(f"database at {now or 'base'}", markup=False)
 
 
-def _confirm(plan: migrate.DowngradePlan, *, sql_hint: bool) -> None:
-    """Ask a person at a terminal; refuse anywhere else (a script must say --yes)."""
-    if not sys.stdin.isatty():
-        see = "; --sql shows the SQL" if sql_hint else ""  # SQLite cannot render its table rebuilds offline
-        raise MigrationError(f"{plan.describe()}; the data in them is lost: pass --yes to confirm "
-                             f"(back up first{see})")
+def _asked(plan: DowngradePlan) -> bool:
+    """Whether the person at the terminal confirms a downgrade that drops data (True when it drops none)."""
+    if not plan.drops:
+        return False  # nothing to confirm: the service runs it without
     err.print(f"{plan.describe()}; the data in them is lost (back up first).", markup=False)
     if not typer.confirm("Downgrade?", default=False, err=True):
         err.print("nothing changed")
         raise typer.Exit(1)
+    return True
 
 
 @app.command()
 def current() -> None:
     """Print the revision the database is at ("base" when never migrated)."""
+    from stratlogic.services import migrate
+
     with cli_errors():
-        out.print(migrate.current(settings()) or "base")
+        out.print(migrate.current(database(), actor=_actor()) or "base", markup=False)
 
 
 @app.command()
-def history() -> None:
+def history(as_json: AsJson = False, as_csv: AsCsv = False) -> None:
     """List every migration, newest first, marking head and current."""
+    from stratlogic.services import migrate
+
     with cli_errors():
-        table = Table("revision", "down", "message", "")
-        for rev in migrate.history(settings()):
-            marks = " ".join(m for m, on in (("head", rev.is_head), ("current", rev.is_current)) if on)
-            table.add_row(rev.revision, rev.down_revision or "-", rev.message.splitlines()[0], marks)
-        out.print(table)
+        fmt = output_format(as_json, as_csv)
+        revisions = migrate.history(database(), actor=_actor())
+    rows = [{"revision": rev.revision, "down_revision": rev.down_revision, "message": rev.message.splitlines()[0]
+             if rev.message else "", "is_head": rev.is_head, "is_current": rev.is_current} for rev in revisions]
+    if fmt == "table":
+        rows = [{**row, "down_revision": row["down_revision"] or "-",
+                 "marks": " ".join(m for m, on in (("head", row["is_head"]), ("current", row["is_current"])) if on)}
+                for row in rows]
+    emit(rows, fmt=fmt, columns=("revision", "down_revision", "message", "marks"),
+         headers=("revision", "down", "message", ""), empty="no migrations")
 
 
 @app.command()
 def check() -> None:
     """Exit 1 and list the differences when models and migrations drift (or the history forks)."""
+    from stratlogic.services import migrate
+
     with cli_errors():
         try:
-            migrate.check(settings())
+            migrate.check(database(), actor=_actor())
         except SchemaDriftError as exc:
             err.print(f"[red]drift:[/red] {len(exc.differences)} difference(s)", markup=True)
             for line in exc.differences:
@@ -112,8 +145,8 @@ def revision(
 
     Example: stratlogic db revision -m "add jobs.kind"
     """
+    from stratlogic.services import migrate
+
     with cli_errors():
-        if not message.strip():
-            raise MigrationError(f"-m/--message {message!r} is blank: say what the migration does (it names the file)")
-        path = migrate.revision(settings(), message, autogenerate=not empty)
-        out.print(f"wrote {path}; review it (docs/migrations.md) before committing")
+        path = migrate.revision(database(), message, actor=_actor(), autogenerate=not empty, labels=_FLAGS)
+    out.print(f"wrote {path}; review it (docs/migrations.md) before committing", markup=False)

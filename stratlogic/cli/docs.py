@@ -1,4 +1,4 @@
-"""``stratlogic docs …``: documentation generated from the code."""
+"""``stratlogic docs …``: documentation generated from the code (``stratlogic.services.docs``)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,22 @@ from typing import Annotated
 import typer
 
 from stratlogic.cli._common import cli_errors, err
-from stratlogic.db.migrate import PROJECT_ROOT
-from stratlogic.schema_docs import render_schema
 
 app = typer.Typer(help="Generate documentation from the code.", no_args_is_help=True)
 
 
 @app.command()
 def schema(
-    output: Annotated[Path, typer.Option("--out", help="Where to write it.")] = PROJECT_ROOT / "docs/schema.md",
+    output: Annotated[Path | None, typer.Option(
+        "--out", help="Where to write it (default: docs/schema.md of the project).")] = None,
 ) -> None:
     """Write docs/schema.md (Mermaid ER diagram plus a table per model) from the models.
 
     Example: stratlogic docs schema
     """
+    from stratlogic.db.actor import Actor, Origin
+    from stratlogic.services import docs
+
     with cli_errors():
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(render_schema(), encoding="utf-8")
-        err.print(f"wrote {output}")
+        written = docs.write_schema(output, actor=Actor(origin=Origin.of_this_process("cli")))
+    err.print(f"wrote {written}", markup=False)

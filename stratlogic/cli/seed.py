@@ -7,21 +7,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
-from stratlogic import seed as seeding
-from stratlogic.cli._common import cli_errors, database, err, out, settings
-from stratlogic.errors import ValidationError
-from stratlogic.seed import BaseSeedResult, DemoOptions, DemoResult, ResetResult
-from stratlogic.seed.base import ADMIN_USERNAME, check_admin_password
-from stratlogic.seed.demo import check as check_demo
-from stratlogic.seed.estimate import estimate
-from stratlogic.storage import LocalStore, store_from_settings
+from stratlogic.cli._common import cli_errors, database, err, out
+
+if TYPE_CHECKING:
+    from stratlogic.db.actor import Actor
+    from stratlogic.services.seed import BaseSeedResult, DemoResult, ResetResult
 
 #: Runs with at least this many jobs show progress: a bar on a terminal, else a line every PROGRESS_EVERY s.
 PROGRESS_FROM = 20_000
@@ -49,26 +43,22 @@ def seed(
 
     Example: stratlogic seed --demo --users 200 --jobs 100000 --days 365 --seed 1 --no-objects
     """
+    from stratlogic.services import seed as seeding
+
     interactive = sys.stdout.isatty()
     with cli_errors():
-        given = {"users": users, "jobs": jobs, "days": days, "seed": seed_value, "until": until}
-        chosen: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
-        if not demo and (extra := [f"--{name}" for name in chosen] + (["--no-objects"] if no_objects else [])):
-            raise ValidationError(f"{', '.join(extra)} only apply with --demo")
-        options = _demo_options(chosen, no_objects) if demo else None  # every value checked before --reset
+        options = seeding.demo_options(demo=demo, users=users, jobs=jobs, days=days, seed=seed_value, until=until,
+                                       objects=not no_objects, labels=_FLAGS)  # every value checked before --reset
+        target, who = database(), _actor()
         if reset:
-            check_admin_password(settings())  # the admin is made again after the reset: refuse a weak one first
-            _report_reset(seeding.reset(settings()))
+            _report_reset(seeding.reset(target, actor=who, demo=options))
         if options is None:
-            _report_base(seeding.seed_defaults(database(), interactive=interactive))
+            _report_base(seeding.seed_defaults(target, actor=who, interactive=interactive))
             return
-        store = store_from_settings(settings())
-        err.print(estimate(options, folder_store=isinstance(store, LocalStore)).describe(store.describe()),
-                  markup=False)
+        err.print(seeding.estimate(target, options, actor=who).describe(), markup=False)
         with _interruptible() as stopped, _progress(options.jobs) as progress:
             try:
-                result = seeding.seed_demo(database(), options, interactive=interactive, progress=progress,
-                                           store=store)
+                result = seeding.seed_demo(target, options, actor=who, interactive=interactive, progress=progress)
             except KeyboardInterrupt:
                 err.print(f"interrupted ({stopped.name}): nothing was committed, and the objects written so far "
                           "were removed (`stratlogic artifacts reconcile --fix` removes any left)", markup=False)
@@ -76,13 +66,21 @@ def seed(
     _report_demo(result)
 
 
-def _demo_options(chosen: dict[str, Any], no_objects: bool) -> DemoOptions:
-    """The demo's options, checked: a bad value is refused before ``--reset`` empties anything."""
-    if "until" in chosen:
-        chosen = {**chosen, "until": _day(chosen["until"])}
-    options = DemoOptions(**chosen, objects=not no_objects)  # unset flags keep DemoOptions' defaults
-    check_demo(options)
-    return options
+#: How the seed service's refusals name this command's flags.
+_FLAGS = {"demo": "--demo", "users": "--users", "jobs": "--jobs", "days": "--days", "seed": "--seed",
+          "until": "--until", "objects": "--no-objects"}
+
+
+def _actor() -> Actor:
+    """The CLI's actor: nobody authenticated, the OS user and host recorded (``cli._common.actor``)."""
+    from stratlogic.cli import _common
+
+    if hasattr(_common, "actor"):
+        made: Actor = _common.actor()
+        return made
+    from stratlogic.db.actor import Actor, Origin
+
+    return Actor(origin=Origin.of_this_process("cli"))
 
 
 @contextmanager
@@ -124,6 +122,15 @@ def _progress(jobs: int) -> Iterator[Callable[[int], None] | None]:
     if jobs < PROGRESS_FROM:
         yield None
     elif err.is_terminal:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("jobs"),
                       TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
             task = bar.add_task("seeding", total=jobs)
@@ -161,13 +168,6 @@ def _report_reset(result: ResetResult) -> None:
         err.print(f"removed {result.password_file}: its admin is gone", markup=False)
 
 
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(f"--until {text!r} is not a date (YYYY-MM-DD)") from None
-
-
 def _report_base(result: BaseSeedResult) -> None:
     if result.nothing_to_do:
         err.print("nothing to do: the admin and the default configuration are already there")
@@ -180,6 +180,8 @@ def _report_base(result: BaseSeedResult) -> None:
 
 def _report_admin(result: BaseSeedResult) -> None:
     """Say where the admin's password is; print a generated one only to a person at a terminal, once."""
+    from stratlogic.services.seed import ADMIN_USERNAME
+
     if not result.generated:
         err.print(f"admin {ADMIN_USERNAME!r} created with the password from STRATLOGIC_ADMIN_PASSWORD")
     elif result.password is not None:
@@ -197,6 +199,8 @@ def _report_demo(result: DemoResult) -> None:
         return
     if result.base is not None and not result.base.nothing_to_do:
         _report_base(result.base)
+    from rich.table import Table
+
     table = Table("table", "rows", title=f"demo data {result.start:%Y-%m-%d} .. {result.end:%Y-%m-%d} (UTC)")
     for name, count in sorted(result.rows.items()):
         table.add_row(name, f"{count:,}")

@@ -120,7 +120,7 @@ def test_config_commands(env: dict[str, str]) -> None:
     assert run_cli("config", "set", "jobs.lease_seconds", "600", env=env).returncode == 0
     assert run_cli("config", "get", "jobs.lease_seconds", env=env).stdout.strip() == "600"
     assert run_cli("config", "set", "scraper.proxy_url", "http://u:pw-77@proxy:3128", env=env).returncode == 0
-    listed = json.loads(run_cli("config", "list", "--json", env=env).stdout)
+    listed = [json.loads(line) for line in run_cli("config", "list", "--json", env=env).stdout.splitlines()]
     by_key = {row["key"]: row for row in listed}
     assert by_key["scraper.proxy_url"]["value"] == "***" and "pw-77" not in json.dumps(listed)
     assert by_key["jobs.lease_seconds"] == {**by_key["jobs.lease_seconds"], "value": 600, "default": False}

@@ -175,7 +175,7 @@ def test_config_refuses_a_blank_user_agent_and_says_what_reads_each_key(env: dic
     assert "must not be empty" in refused(env, "config", "set", "scraper.user_agent", "")
     assert invoke(env, "config", "set", "scraper.user_agent", "123").exit_code == 0  # text stays text
     assert json.loads(invoke(env, "config", "get", "scraper.user_agent").stdout) == "123"
-    rows = {row["key"]: row for row in json.loads(invoke(env, "config", "list", "--json").stdout)}
+    rows = {row["key"]: row for row in map(json.loads, invoke(env, "config", "list", "--json").stdout.splitlines())}
     assert "scraper" in rows["scraper.user_agent"]["read_by"]
     assert rows["audit.retention_days"]["read_by"].startswith("nothing yet")
     assert rows["reports.default_window_days"]["read_by"].startswith("nothing yet")
