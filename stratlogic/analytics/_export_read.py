@@ -21,9 +21,8 @@ DBAPI cursor in batches and are typed by the declared schema, not inferred.
 from __future__ import annotations
 
 import contextlib
-import queue
+import functools
 import re
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,12 +30,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import adbc_driver_manager
-import adbc_driver_postgresql
 import pyarrow as pa
 from sqlalchemy import Connection, Table, func, inspect, select, text
 
 from stratlogic.analytics._export_sources import Condition, Source, json_values, resolved, user_names
-from stratlogic.db import Database
+from stratlogic.db import Database, arrow
 from stratlogic.errors import DatabaseError
 from stratlogic.models import AuditLog, Base, User
 
@@ -172,75 +170,40 @@ def _pg_snapshot(db: Database, source: Source, since: datetime, until: datetime,
                     batches.close()  # type: ignore[attr-defined]
 
 
-def _libpq_url(db: Database) -> str:
-    return db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _run(connection: adbc_driver_manager.AdbcConnection, sql: str, bind: pa.RecordBatch | None = None) -> None:
-    with adbc_driver_manager.AdbcStatement(connection) as statement:
-        statement.set_sql_query(sql)
-        if bind is not None:
-            statement.bind(bind)
-        statement.execute_update()
-
-
 def _adopt(connection: adbc_driver_manager.AdbcConnection, snapshot: str, settings: Mapping[str, str]) -> None:
     """Begin a transaction on ``snapshot`` and set the filter values in it (bound, never pasted)."""
     if not _SNAPSHOT_ID.match(snapshot):  # SET TRANSACTION SNAPSHOT takes no parameter: check what we paste
         raise DatabaseError(f"unexpected snapshot id {snapshot!r} from pg_export_snapshot()")
     connection.set_autocommit(True)
     for setting in _SESSION:
-        _run(connection, setting)
-    _run(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-    _run(connection, f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        arrow.run(connection, setting)
+    arrow.run(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    arrow.run(connection, f"SET TRANSACTION SNAPSHOT '{snapshot}'")
     names = list(settings)
     if not names:
         return
     sql = "SELECT " + ", ".join(f"set_config(${2 * i + 1}, ${2 * i + 2}, true)" for i in range(len(names)))
     values = [v for name in names for v in (name, settings[name])]
-    _run(connection, sql, pa.record_batch([pa.array([v]) for v in values], names=[f"p{i}" for i in range(len(values))]))
+    arrow.run(connection, sql, pa.record_batch([pa.array([v]) for v in values],
+                                               names=[f"p{i}" for i in range(len(values))]))
 
 
 def _adbc_batches(db: Database, snapshot: str, settings: Mapping[str, str], sql: str,
                   source: Source) -> Iterator[pa.RecordBatch]:
-    """Batches read ahead on a thread (decoding releases the GIL, so it overlaps the writing)."""
-    ready: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(maxsize=READ_AHEAD)
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            with contextlib.ExitStack() as closing:
-                handle = closing.enter_context(adbc_driver_postgresql.connect(_libpq_url(db)))
-                connection = closing.enter_context(adbc_driver_manager.AdbcConnection(handle))
-                _adopt(connection, snapshot, settings)
-                statement = closing.enter_context(adbc_driver_manager.AdbcStatement(connection))
-                statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
-                statement.set_sql_query(sql)
-                stream, _ = statement.execute_query()
-                reader = closing.enter_context(pa.RecordBatchReader.from_stream(stream))
-                for batch in reader:
-                    if stop.is_set():
-                        return
-                    ready.put(batch)
-            ready.put(None)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            ready.put(exc)
-
-    reader = threading.Thread(target=read, name="export-reader", daemon=True)
-    reader.start()
+    """Batches read ahead on a thread (decoding releases the GIL, so it overlaps the writing), typed as
+    declared; the driver's own errors become one DatabaseError naming the rows being read."""
+    batches = arrow.stream(db, sql, prepare=functools.partial(_adopt, snapshot=snapshot, settings=settings),
+                           batch_bytes=BATCH_BYTES, read_ahead=READ_AHEAD, thread_name="export-reader")
     schema = source.schema
-    try:
-        while (item := ready.get()) is not None:
-            if isinstance(item, adbc_driver_manager.Error | OSError | pa.ArrowException):  # the stream's own errors
-                raise DatabaseError(f"reading the {source.kind} rows failed: {_first_line(item)}") from item
-            if isinstance(item, BaseException):
-                raise item
-            yield _typed(item, schema)
-    finally:
-        stop.set()
-        while reader.is_alive():  # unblock a reader waiting on a full queue, then let it finish
-            with contextlib.suppress(queue.Empty):
-                ready.get(timeout=0.05)
+    with contextlib.closing(batches):
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (adbc_driver_manager.Error, OSError, pa.ArrowException) as exc:  # the stream's own errors
+                raise DatabaseError(f"reading the {source.kind} rows failed: {_first_line(exc)}") from exc
+            yield _typed(batch, schema)
 
 
 def _first_line(exc: BaseException) -> str:

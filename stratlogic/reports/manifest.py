@@ -27,14 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from stratlogic.config import display_url
 from stratlogic.db import Database
 from stratlogic.db.actor import acting_as
-from stratlogic.models import AuditLog
 from stratlogic.models.audit_rules import AuditAction
-from stratlogic.repositories._trail import record
+from stratlogic.repositories.trail import AuditTrail
 
 FORMAT = "stratlogic-report-run/1"
 RESOURCE_TYPE = "report_run"
@@ -119,8 +116,8 @@ def outputs_of(folder: Path, root: Path) -> list[dict[str, Any]]:
 def audit_tail(db: Database) -> dict[str, Any] | None:
     """The chain's last row (id and hash), read in a read-only unit."""
     with db.unit_of_work(readonly=True) as uow:
-        row = uow.session.execute(select(AuditLog.id, AuditLog.hash).order_by(AuditLog.id.desc()).limit(1)).first()
-    return None if row is None else {"id": int(row.id), "hash": str(row.hash)}
+        tail = AuditTrail(uow).tail()
+    return None if tail is None else {"id": tail.id, "hash": tail.hash}
 
 
 def _git(root: Path) -> tuple[str | None, bool | None]:
@@ -184,7 +181,7 @@ def record_run(db: Database, run_id: str, manifest_sha256: str, reports: Iterabl
     details = {"manifest_sha256": manifest_sha256, "reports": [r.name for r in outcomes],
                "failed": [r.name for r in outcomes if r.status != "ok"]}
     with acting_as(actor), db.unit_of_work() as uow:
-        record(uow, AuditAction.REPORT_RUN, RESOURCE_TYPE, run_id, details)
+        AuditTrail(uow).record(AuditAction.REPORT_RUN, RESOURCE_TYPE, run_id, details)
 
 
 __all__ = ["FORMAT", "RESOURCE_TYPE", "ReportOutcome", "audit_tail", "build", "data_rows", "describe", "lineage",

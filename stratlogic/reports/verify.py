@@ -21,13 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
 from stratlogic.db import Database
 from stratlogic.errors import ValidationError
-from stratlogic.models import AuditLog
 from stratlogic.models.audit_rules import AuditAction
 from stratlogic.reports.manifest import FORMAT, RESOURCE_TYPE, sha256_file
+from stratlogic.repositories.trail import AuditTrail
 
 
 @dataclass(frozen=True)
@@ -85,11 +83,8 @@ def _unrecorded(folder: Path, files: list[Mapping[str, Any]]) -> str | None:
 
 
 def _run_row_problem(db: Database, run_id: str, digest: str) -> str | None:
-    query = (select(AuditLog.id, AuditLog.details)
-             .where(AuditLog.action == AuditAction.REPORT_RUN.value, AuditLog.resource_type == RESOURCE_TYPE,
-                    AuditLog.resource_id == run_id).order_by(AuditLog.id))
     with db.unit_of_work(readonly=True) as uow:
-        rows = uow.session.execute(query).all()
+        rows = AuditTrail(uow).recorded(AuditAction.REPORT_RUN, RESOURCE_TYPE, run_id)
     if not rows:
         return f"run {run_id}: no report.run audit row in this database (wrong database, or it was removed)"
     # run ids are unique per --out folder only: two folders' runs started in the same second share one
@@ -103,8 +98,8 @@ def _tail_problem(db: Database, tail: Mapping[str, Any] | None) -> str | None:
     if not tail:
         return None
     with db.unit_of_work(readonly=True) as uow:
-        found = uow.session.scalar(select(AuditLog.hash).where(AuditLog.id == int(tail["id"])))
-        first = uow.session.scalar(select(func.min(AuditLog.id)))
+        trail = AuditTrail(uow)
+        found, first = trail.hash_of(int(tail["id"])), trail.first_id()
     if found == tail["hash"]:
         return None
     if found is None and first is not None and first > int(tail["id"]):

@@ -26,7 +26,7 @@ from stratlogic.db.actor import current_actor
 from stratlogic.errors import ConflictError, ValidationError
 from stratlogic.models import AuditLog, SystemConfig, User, UserRole, utcnow
 from stratlogic.models.audit_rules import MASK, AuditAction
-from stratlogic.repositories import ConfigRepository, UserRepository, _trail
+from stratlogic.repositories import AuditTrail, ConfigRepository, UserRepository
 from stratlogic.repositories.bulk import BulkWriter
 from stratlogic.repositories.config import DECLARED
 from stratlogic.security import WeakPasswordError, check_password_strength, generate_password, hash_password
@@ -79,9 +79,10 @@ def seed_defaults(database: Database, *, interactive: bool = False) -> BaseSeedR
     result: BaseSeedResult | None = None
     try:
         with database.unit_of_work() as uow:
-            _trail.lock(uow)  # before the writer lifts the statement timeout: a lock wait stays bounded
+            trail = AuditTrail(uow)
+            trail.lock()  # before the writer lifts the statement timeout: a lock wait stays bounded
             with BulkWriter(uow) as writer:
-                chain = Chain(writer.reserve(AuditLog, 0), _trail.tail_hash(uow), _trail.audit_key(uow))
+                chain = Chain(writer.reserve(AuditLog, 0), trail.tail_hash(), trail.key())
                 result = write_defaults(uow, writer, chain, micros(utcnow()), interactive=interactive)
             writer.finish()
     except BaseException:

@@ -26,7 +26,7 @@ from urllib.parse import quote
 from stratlogic.db import Database, UnitOfWork
 from stratlogic.errors import StorageError, ValidationError
 from stratlogic.models import Artifact, ArtifactMetadata, AuditLog, ScrapingJob, User
-from stratlogic.repositories import UserRepository, _trail
+from stratlogic.repositories import AuditTrail, UserRepository
 from stratlogic.repositories.bulk import BulkWriter, deferred_indexes
 from stratlogic.repositories.config import DECLARED
 from stratlogic.seed._calendar import jobs_per_day
@@ -147,7 +147,8 @@ def seed_demo(database: Database, options: DemoOptions, *, interactive: bool = F
         if options.objects:
             out.run = begin_run(store, f"demo seed of {database.settings.safe_url}")
         with database.unit_of_work() as uow:
-            _trail.lock(uow)
+            trail = AuditTrail(uow)
+            trail.lock()
             identity.check(uow)
             if has_demo_data(uow):
                 identity.record(uow)
@@ -155,7 +156,7 @@ def seed_demo(database: Database, options: DemoOptions, *, interactive: bool = F
             deferred = (deferred_indexes(uow, BULK_MODELS, keep_indexes=(AuditLog,))
                         if options.jobs >= DEFER_INDEXES_FROM else nullcontext())
             with deferred, BulkWriter(uow) as writer:
-                chain = Chain(writer.reserve(AuditLog, 0), _trail.tail_hash(uow), _trail.audit_key(uow))
+                chain = Chain(writer.reserve(AuditLog, 0), trail.tail_hash(), trail.key())
                 identity.write(writer, chain, start)
                 base = write_defaults(uow, writer, chain, start, interactive=interactive)
                 assert base.admin_id is not None

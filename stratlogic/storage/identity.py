@@ -20,8 +20,8 @@ from stratlogic.db import Database, UnitOfWork, writelock
 from stratlogic.errors import ObjectNotFoundError, StorageError
 from stratlogic.models import SystemConfig
 from stratlogic.models.audit_rules import AuditAction
-from stratlogic.repositories import _trail
 from stratlogic.repositories.config import ConfigRepository
+from stratlogic.repositories.trail import AuditTrail
 from stratlogic.storage.base import ArtifactStore
 
 INSTALLATION_KEY = "system.installation_id"
@@ -84,7 +84,7 @@ def record_installation_id(uow: UnitOfWork, installation: str) -> None:
     uow.session.add(SystemConfig(key=INSTALLATION_KEY, value=installation, description=INSTALLATION_DESCRIPTION,
                                  is_secret=False, updated_by_id=None))
     uow.session.flush()
-    _trail.record(uow, AuditAction.CONFIG_SET, "config", INSTALLATION_KEY, {"old": None, "new": installation})
+    AuditTrail(uow).record(AuditAction.CONFIG_SET, "config", INSTALLATION_KEY, {"old": None, "new": installation})
 
 
 def marker_key(store: ArtifactStore) -> str:
