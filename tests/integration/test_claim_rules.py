@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 
 from stratlogic.db import Database
 from stratlogic.jobs import claim
@@ -78,7 +78,8 @@ def fill(db: Database) -> list[dict[str, Any]]:
     """The table of every combination; returns the rows as read back (the database's own values)."""
     with db.unit_of_work() as uow:
         owner = UserRepository(uow).create("owner", "owner@example.com").id
-        uow.session.execute(insert(ScrapingJob.__table__), [row_of(i, c, owner) for i, c in enumerate(combos())])
+        rows = [row_of(number, combo, owner) for number, combo in enumerate(combos())]
+        uow.session.execute(insert(cast(Table, ScrapingJob.__table__)), rows)
     return read(db)
 
 
@@ -119,7 +120,7 @@ def claim_portably(db: Database, kinds: list[str] | None) -> list[dict[str, Any]
     with db.unit_of_work() as uow:
         jobs = JobRepository(uow, clock=lambda: NOW)
         jobs.recover_stale()
-        claimed = jobs._claim_portable(WORKER, 1000, kinds, NOW, NOW + timedelta(seconds=LEASE))  # noqa: SLF001
+        claimed = jobs._claim_portable(WORKER, 1000, kinds, NOW, NOW + timedelta(seconds=LEASE))
         return [{column: getattr(job, column) for column in ("id", *CLAIM.sets)} for job in claimed]
 
 
