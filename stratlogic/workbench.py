@@ -3,62 +3,53 @@
     wb = stratlogic.open()                          # settings from the environment / .env
     wb                                              # masked URL, backend, revision, row counts
     wb.stats.job_summary(since="-7d")               # every analytics function, bound to wb's database
-    wb.jobs.frame({"status": "failed"}, limit=20)   # thin facades over the repositories and services
+    wb.jobs.frame({"status": "failed"}, limit=20)   # thin facades over the services
     wb.export("audit", "out/audit.parquet", since="-30d")
 
-The workbench carries its database and acting user explicitly: every write names ``wb.actor`` inside the
-call itself, because a ContextVar set in one cell is not reliably visible in the next under ipykernel
-(issues #1457, #749). Every method opens and closes its own unit of work, so no transaction stays open
-between cells. ``readonly=True`` refuses writes in the facades and also at the database (SQLite
-``query_only``, PostgreSQL ``default_transaction_read_only``).
+A face like the CLI: every method calls one entry point of ``stratlogic.services`` (never a repository, a
+session or SQL) with the workbench's database and its actor (``wb.acting``: ``wb.actor`` and the process's
+origin) named in the call itself, because a ContextVar set in one cell is not reliably visible in the next
+under ipykernel (issues #1457, #749). Each service opens and closes its own unit of work, so no transaction
+stays open between cells. ``readonly=True`` refuses writes in the facades and also at the database (SQLite
+``query_only``, PostgreSQL ``default_transaction_read_only``: ``stratlogic.db.readonly``).
 """
 
 from __future__ import annotations
 
 import functools
 import html
-import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, func, select, text
-from sqlalchemy.exc import SQLAlchemyError
-
 from stratlogic._workbench_facades import Artifacts, Audit, Config, Jobs, ReadOnlyWorkbenchError, Users
 from stratlogic.config import Settings, display_url, load_settings
-from stratlogic.db import Database, make_engine
-from stratlogic.db.actor import Origin, acting_as
-from stratlogic.db.engine import SQLITE_BEGIN
-from stratlogic.errors import StratLogicError, ValidationError
-from stratlogic.models import Artifact, AuditLog, ScrapingJob, User
-
-_COUNTED = {"users": User, "jobs": ScrapingJob, "artifacts": Artifact, "audit rows": AuditLog}
+from stratlogic.db import Database
+from stratlogic.db.actor import Actor, Origin
+from stratlogic.errors import ValidationError
 
 
 class Stats:
-    """Every statistic in ``stratlogic.analytics.__all__``, bound to the workbench's database.
+    """Every statistic in ``stratlogic.analytics.__all__``, bound to the workbench's database and actor.
 
-    ``wb.stats.job_volume(by="week", since="-90d")`` is ``analytics.job_volume(wb.db, by="week", ...)``;
-    docstrings and signatures (without ``db``) are the functions' own, so ``wb.stats.job_volume?`` and
-    JupyterLab's contextual help show them. Looked up on use: functions added later appear by themselves.
+    ``wb.stats.job_volume(by="week", since="-90d")`` is ``services.analytics.statistic(wb.db, "job_volume",
+    {"by": "week", "since": "-90d"}, actor=wb.acting)``; docstrings and signatures (without ``db``) are the
+    functions' own, so ``wb.stats.job_volume?`` and JupyterLab's contextual help show them. Looked up on use:
+    functions added later appear by themselves.
     """
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    def __init__(self, db: Database, actor: Actor | None = None) -> None:
+        self._db, self._actor = db, actor or Actor()
         self._bound: dict[str, Callable[..., Any]] = {}
 
     @staticmethod
     def _functions() -> dict[str, Callable[..., Any]]:
-        module = importlib.import_module("stratlogic.analytics")
-        found: dict[str, Callable[..., Any]] = {}
-        for name in getattr(module, "__all__", ()):
-            candidate = getattr(module, name, None)
-            if inspect.isfunction(candidate) and _first_parameter(candidate) in ("db", "database"):
-                found[name] = candidate
-        return found
+        from stratlogic.services.analytics import statistics
+
+        return statistics()
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
@@ -67,7 +58,7 @@ class Stats:
             functions = self._functions()
             if name not in functions:
                 raise AttributeError(f"wb.stats has no {name!r}; available: {', '.join(sorted(functions))}")
-            self._bound[name] = _bind(functions[name], self._db)
+            self._bound[name] = _bind(name, functions[name], self._db, self._actor)
         return self._bound[name]
 
     def __dir__(self) -> list[str]:
@@ -77,21 +68,27 @@ class Stats:
         return f"<wb.stats: {', '.join(sorted(self._functions()))}>"
 
 
-def _first_parameter(function: Callable[..., Any]) -> str | None:
-    parameters = list(inspect.signature(function).parameters)
-    return parameters[0] if parameters else None
+def _bind(name: str, function: Callable[..., Any], db: Database, actor: Actor) -> Callable[..., Any]:
+    """The statistic ``name`` through the analytics service with ``db`` and ``actor`` filled in, keeping the
+    function's name, docstring and signature minus ``db``. Positional arguments are passed by their names
+    (``metadata_top_values("source")`` is ``key="source"``)."""
+    from stratlogic.services.analytics import statistic
 
-
-def _bind(function: Callable[..., Any], db: Database) -> Callable[..., Any]:
-    """``function`` with ``db`` filled in, keeping its name, docstring and signature minus ``db``."""
+    signature = inspect.signature(function)
+    parameters = list(signature.parameters.values())[1:]
+    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
     def bound(*args: Any, **kwargs: Any) -> Any:
-        return function(db, *args, **kwargs)
+        if len(args) > len(positional):
+            raise TypeError(f"{name}() takes {len(positional)} positional argument(s) but {len(args)} were given")
+        params = dict(zip(positional, args, strict=False))
+        twice = sorted(set(params) & set(kwargs))
+        if twice:
+            raise TypeError(f"{name}() got multiple values for argument {twice[0]!r}")
+        return statistic(db, name, {**params, **kwargs}, actor=actor)
 
     functools.update_wrapper(bound, function)
-    signature = inspect.signature(function)
-    bound.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=list(signature.parameters.values())[1:])
+    bound.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     return bound
 
 
@@ -115,9 +112,11 @@ class Workbench:
         self.db, self.actor, self.actor_name, self.readonly = db, actor, actor_name, readonly
         #: Recorded in the details of every audit row this workbench writes (OS user and host, unauthenticated).
         self.origin = Origin.of_this_process("workbench")
+        #: What every service call names as its actor: ``wb.actor`` (None: the system) and ``wb.origin``.
+        self.acting = Actor(actor, origin=self.origin)
         self._store = store
         self.jobs, self.artifacts, self.audit = Jobs(self), Artifacts(self), Audit(self)
-        self.users, self.config, self.stats = Users(self), Config(self), Stats(db)
+        self.users, self.config, self.stats = Users(self), Config(self), Stats(db, self.acting)
 
     @property
     def settings(self) -> Settings:
@@ -135,6 +134,11 @@ class Workbench:
             self._store = store_from_settings(chosen)
         return self._store
 
+    @property
+    def chosen_store(self) -> Any:
+        """The store given to this workbench, if any (None: the services use the one its settings name)."""
+        return None if self._store is None else self.store
+
     def _refuse_readonly(self, what: str) -> None:
         if self.readonly:
             raise ReadOnlyWorkbenchError(f"{what} refused: this workbench was opened read-only")
@@ -144,39 +148,40 @@ class Workbench:
 
         Example: ``wb.export("jobs", "out/jobs.csv", fmt="csv", since="-7d", filters={"status": "failed"})``
         """
-        from stratlogic.analytics.export import export
+        from stratlogic.services import analytics
 
         options.setdefault("store_settings", self.settings)  # an s3:// target uses wb's store, not the process's
-        with acting_as(self.actor, origin=self.origin):
-            return export(self.db, kind, out, **options)  # type: ignore[arg-type]  # export names the kinds
+        return analytics.export(self.db, kind, out, actor=self.acting, **options)  # type: ignore[arg-type]
 
-    def health(self) -> Any:
-        """Reachable, latency, schema revision against the migrations' head (``HealthReport``)."""
-        from stratlogic.db.health import check
+    def health(self, **options: Any) -> Any:
+        """Every part of the system: database, pool, store, audit chain, queue, disk (``SystemHealth``, shown as
+        a table in a notebook); ``deep=True`` also probes the store and verifies the newest audit rows."""
+        from stratlogic.services import health
 
-        return check(_reader(self.db))
+        return health.check(self.db, actor=self.acting, **options)
 
-    def migrate(self, revision: str = "head") -> str:
-        """Apply migrations up to ``revision`` (``stratlogic db upgrade``); returns what Alembic reported."""
-        from stratlogic.db import migrate
+    def migrate(self, revision: str = "head") -> str | None:
+        """Apply migrations up to ``revision`` (``stratlogic db upgrade``); returns the revision now current."""
+        from stratlogic.services import migrate
 
         self._refuse_readonly("migrate")
-        return migrate.upgrade(self.settings, revision)
+        return migrate.upgrade(self.db, revision, actor=self.acting)
 
     def seed_demo(self, *, users: int = 20, jobs: int = 2_000, days: int = 30, seed: int = 1,
-                  objects: bool = True, **options: Any) -> Any:
+                  objects: bool = True, until: date | str | None = None) -> Any:
         """Generate demo data (``stratlogic seed --demo``; the base seed first if missing). Example:
         ``wb.seed_demo(users=5, jobs=500, days=30, seed=5)``."""
-        from stratlogic.seed import DemoOptions, seed_demo
+        from stratlogic.services import seed as seeding
 
         self._refuse_readonly("seed_demo")
-        chosen = DemoOptions(users=users, jobs=jobs, days=days, seed=seed, objects=objects, **options)
-        with acting_as(self.actor, origin=self.origin):
-            return seed_demo(self.db, chosen, store=self.store if objects else None)
+        options = seeding.demo_options(users=users, jobs=jobs, days=days, seed=seed, until=until, objects=objects)
+        if options is None:  # pragma: no cover - demo_options gives options whenever demo is asked for
+            raise ValidationError("seed_demo: no demo options")
+        return seeding.seed_demo(self.db, options, actor=self.acting)
 
     def summary(self) -> Summary:
         """Masked URL, backend, revision and row counts (estimates on PostgreSQL); never raises."""
-        return _summary(self.db)
+        return _summary(self.db, self.acting)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -208,61 +213,21 @@ class Workbench:
         return f"<table><caption>StratLogic workbench</caption>{body}</table>"
 
 
-def _reader(db: Database) -> Engine:
-    """The engine, its SQLite transactions begun DEFERRED: the default ``BEGIN IMMEDIATE`` takes the write lock,
-    which a read-only workbench's ``query_only`` connection refuses ("attempt to write a readonly database")."""
-    return db.engine.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
+def _summary(db: Database, actor: Actor) -> Summary:
+    from stratlogic.services import analytics
 
-
-def _summary(db: Database) -> Summary:
     url, backend = display_url(db.engine.url), db.dialect
-    try:
-        with _reader(db).connect() as connection:
-            from alembic.runtime.migration import MigrationContext
-
-            revision = MigrationContext.configure(connection).get_current_revision()
-            if revision is None:
-                return Summary(url, backend, None, problem="not migrated: run wb.migrate()")
-            counts, approximate = _counts(connection, backend)
-    except (SQLAlchemyError, StratLogicError) as exc:
-        return Summary(url, backend, None, problem=f"unreachable: {type(exc).__name__}")
-    return Summary(url, backend, revision, counts, approximate)
-
-
-def _counts(connection: Any, backend: str) -> tuple[dict[str, int], bool]:
-    """Exact counts on SQLite; the planner's estimates on PostgreSQL (a count of 5M audit rows takes seconds)."""
-    if backend == "postgresql":
-        estimate = text("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(:name)")
-        found = {label: connection.execute(estimate, {"name": model.__tablename__}).scalar()
-                 for label, model in _COUNTED.items()}
-        if all(value is not None and value >= 0 for value in found.values()):
-            return {label: int(value) for label, value in found.items()}, True
-    counts = {label: int(connection.execute(select(func.count()).select_from(model)).scalar_one())
-              for label, model in _COUNTED.items()}
-    return counts, False
-
-
-def _read_only_engine(settings: Settings) -> Engine:
-    """An engine whose connections cannot write, whatever the code above them does."""
-    if settings.backend == "postgresql":
-        return make_engine(settings, server_settings={"default_transaction_read_only": "on"})
-    engine = make_engine(settings)
-
-    @event.listens_for(engine, "connect")
-    def _query_only(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.execute("PRAGMA query_only = ON")
-
-    return engine
+    found = analytics.summary(db, actor=actor)
+    return Summary(url, backend, found.revision, found.counts, found.approximate, found.problem)
 
 
 def _actor_id(db: Database, actor: int | str | None) -> tuple[int | None, str | None]:
     if actor is None or isinstance(actor, int):
         return actor, None if actor is None else f"user {actor}"
-    from stratlogic.repositories import UserRepository
+    from stratlogic.services import users
 
-    with db.unit_of_work(readonly=True) as uow:
-        user = UserRepository(uow).by_username(actor)
-        return int(user.id), str(user.username)
+    user = users.by_username(db, actor, actor=Actor(origin=Origin.of_this_process("workbench")))
+    return int(user.id), str(user.username)
 
 
 def open(url: str | None = None, *, store: Any = None, actor: int | str | None = None,
@@ -276,11 +241,14 @@ def open(url: str | None = None, *, store: Any = None, actor: int | str | None =
 
     Example: ``wb = stratlogic.open(readonly=True); wb.stats.job_summary(since="-7d")``
     """
+    from stratlogic.db.readonly import open_database
+
     settings = load_settings(database_url=url) if url is not None else load_settings()
     if isinstance(actor, bool) or (actor is not None and not isinstance(actor, int | str)):
         raise ValidationError(f"actor {actor!r} is not a user id or username")
-    engine = _read_only_engine(settings) if readonly else make_engine(settings)
-    db = Database(engine, settings)
+    if isinstance(store, str):  # every service then finds this store in the database's settings
+        settings = settings.model_copy(update={"artifact_store": store})
+    db = open_database(settings, readonly=readonly)
     actor_id, actor_name = _actor_id(db, actor)
     return Workbench(db, store=store, actor=actor_id, actor_name=actor_name, readonly=readonly)
 

@@ -1,16 +1,19 @@
-"""What a database holds, read in one unit of work: its schema revision and the size of its main tables.
+"""What a database holds, read in one unit of work: its schema revision, the size of its main tables and the
+end of its audit trail.
 
-The workbench shows both when it is displayed (``repr(wb)``); they are read here so that no face runs SQL.
+The workbench shows them (``repr(wb)``, ``wb.audit.tail()``); they are read here so that no face runs SQL.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select, text
 
 from stratlogic.db.session import UnitOfWork
 from stratlogic.models import Artifact, AuditLog, ScrapingJob, User
+from stratlogic.repositories.trail import AuditTrail
 
 #: The tables a summary counts, by the label it shows them under.
 COUNTED = {"users": User, "jobs": ScrapingJob, "artifacts": Artifact, "audit rows": AuditLog}
@@ -51,4 +54,10 @@ def table_counts(uow: UnitOfWork) -> TableCounts:
     return TableCounts(exact)
 
 
-__all__ = ["COUNTED", "TableCounts", "schema_revision", "table_counts"]
+def trail_end(uow: UnitOfWork) -> dict[str, Any] | None:
+    """The newest audit row's ``id`` and ``hash``; None when the trail is empty."""
+    tail = AuditTrail(uow).tail()
+    return None if tail is None else {"id": tail.id, "hash": tail.hash}
+
+
+__all__ = ["COUNTED", "TableCounts", "schema_revision", "table_counts", "trail_end"]

@@ -1,5 +1,5 @@
-"""Statistics, exports and the database summary: the read-only aggregates of ``stratlogic.analytics`` behind
-one entry point each, with the caller's actor named (the access-control issue checks it here).
+"""Statistics, exports, row frames and the database summary: the read-only looks at the data, behind one
+entry point each, with the caller's actor named (the access-control issue checks it here).
 
     services.analytics.statistic(db, "job_summary", {"since": "-7d"}, actor=actor)
     services.analytics.export(db, "audit", "out/audit.parquet", since="-30d", actor=actor)
@@ -24,6 +24,8 @@ from stratlogic.errors import StratLogicError, ValidationError
 from stratlogic.services._base import entry, unit
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from stratlogic.analytics.export import ExportResult
 
 Statistic = Callable[..., Any]
@@ -82,6 +84,58 @@ def export(database: Database, kind: Literal["audit", "jobs", "artifacts"], out:
                           progress=progress, compression=compression)
 
 
+#: The tables ``rows``, ``row``, ``row_count`` and ``row_frame`` read, by the name a caller gives.
+TABLES = ("users", "jobs", "artifacts", "audit", "config")
+
+
+def _repository(uow: Any, table: str) -> Any:
+    from stratlogic.repositories import Repos
+
+    if table not in TABLES:
+        raise ValidationError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+    return getattr(Repos.of(uow), table)
+
+
+@entry("analytics.row", writes=False)
+def row(database: Database, table: str, ident: Any, *, actor: Actor) -> Any:
+    """One row of ``table`` by its key (detached, columns loaded); NotFoundError naming it."""
+    with unit(database, actor, readonly=True) as uow:
+        return _repository(uow, table).get(ident)
+
+
+@entry("analytics.rows", writes=False)
+def rows(database: Database, table: str, filters: Mapping[str, Any] | None = None, *, actor: Actor,
+         sort: Any = None, limit: int = 50) -> list[Any]:
+    """Rows of ``table`` matching ``filters`` (the repository's filter grammar), at most ``limit``."""
+    with unit(database, actor, readonly=True) as uow:
+        return list(_repository(uow, table).list(filters, sort=sort, limit=limit))
+
+
+@entry("analytics.row_count", writes=False)
+def row_count(database: Database, table: str, filters: Mapping[str, Any] | None = None, *, actor: Actor) -> int:
+    """How many rows of ``table`` match ``filters``."""
+    with unit(database, actor, readonly=True) as uow:
+        return int(_repository(uow, table).count(filters))
+
+
+@entry("analytics.row_frame", writes=False)
+def row_frame(database: Database, table: str, filters: Mapping[str, Any] | None = None, *, actor: Actor,
+              sort: Any = None, limit: int | None = None) -> pd.DataFrame:
+    """Rows of ``table`` as a DataFrame of their visible columns (password hashes never appear, secret values
+    are masked), at most ``limit`` (default 1000; a ``TruncatedFrameWarning`` names the total when more match)."""
+    with unit(database, actor, readonly=True) as uow:
+        return _repository(uow, table).frame(filters, sort=sort, limit=limit)
+
+
+@entry("analytics.audit_tail", writes=False)
+def audit_tail(database: Database, *, actor: Actor) -> dict[str, Any] | None:
+    """The newest audit row's ``id`` and ``hash`` (None for an empty trail): what a result was computed from."""
+    from stratlogic.repositories.session_info import trail_end
+
+    with unit(database, actor, readonly=True) as uow:
+        return trail_end(uow)
+
+
 @dataclass(frozen=True)
 class DatabaseSummary:
     """What a database holds: its schema revision and its main tables' rows, or the problem met reading them."""
@@ -110,4 +164,5 @@ def summary(database: Database, *, actor: Actor) -> DatabaseSummary:
     return DatabaseSummary(revision, found.counts, found.approximate)
 
 
-__all__ = ["DatabaseSummary", "export", "statistic", "statistics", "summary"]
+__all__ = ["TABLES", "DatabaseSummary", "audit_tail", "export", "row", "row_count", "row_frame", "rows", "statistic",
+           "statistics", "summary"]

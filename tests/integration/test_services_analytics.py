@@ -13,6 +13,7 @@ from stratlogic.config import load_settings
 from stratlogic.db import Database, migrate
 from stratlogic.db.actor import SYSTEM, Actor
 from stratlogic.errors import ValidationError
+from stratlogic.repositories import TruncatedFrameWarning
 from stratlogic.services import _base, users
 from stratlogic.services import analytics as service
 
@@ -85,4 +86,26 @@ def test_summary_of_an_unreachable_database_says_so(tmp_path: Path) -> None:
 
 def test_entry_points_are_registered_as_reads() -> None:
     names = {name: item.writes for name, item in _base.ENTRIES.items() if name.startswith("analytics.")}
-    assert names == {"analytics.statistic": False, "analytics.export": False, "analytics.summary": False}
+    assert names == {"analytics.statistic": False, "analytics.export": False, "analytics.summary": False,
+                     "analytics.row": False, "analytics.rows": False, "analytics.row_count": False,
+                     "analytics.row_frame": False, "analytics.audit_tail": False}
+
+
+def test_rows_of_a_table_and_the_audit_tail(db: Database) -> None:
+    ada, bob = _people(db)
+    tail = service.audit_tail(db, actor=SYSTEM)
+    assert tail is not None and tail["id"] == service.row_count(db, "audit", actor=SYSTEM) == 3
+    newest = service.row(db, "audit", tail["id"], actor=SYSTEM)
+    assert (newest.action, newest.actor_id, newest.hash) == ("user.deactivated", ada, tail["hash"])
+    assert [r.resource_id for r in service.rows(db, "audit", {"action": "user.created"}, sort="id", actor=SYSTEM)] \
+        == [str(ada), str(bob)]
+    with pytest.warns(TruncatedFrameWarning, match="first 2 of 3"):
+        frame = service.row_frame(db, "audit", sort="-id", limit=2, actor=SYSTEM)
+    assert frame["id"].tolist() == [3, 2]
+    assert "password_hash" not in service.row_frame(db, "users", actor=SYSTEM).columns
+    with pytest.raises(ValidationError, match="unknown table 'audits'; tables: users, jobs, artifacts, audit, config"):
+        service.rows(db, "audits", actor=SYSTEM)
+
+
+def test_an_empty_trail_has_no_tail(db: Database) -> None:
+    assert service.audit_tail(db, actor=SYSTEM) is None

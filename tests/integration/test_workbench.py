@@ -222,3 +222,36 @@ def test_audit_verify_inside_a_kernel_spawns_and_keeps_the_callers_engine(wb: Wo
     report = wb.audit.verify(workers=2)
     assert report.ok and report.rows == 6
     assert wb.db.engine.pool is pool, "the caller's engine was disposed"
+
+
+def test_every_kind_of_write_names_the_workbench_actor_and_origin(wb: Workbench, url: str, home: Path) -> None:
+    """Each facade write goes through a service with ``wb.acting``: the audit row names the workbench's user
+    and carries its origin, whichever service (jobs, artifacts, users, config) made it."""
+    ada = wb.users.create("ada", "ada@example.com", role="admin")
+    before = wb.audit.tail()
+    assert before is not None
+    with stratlogic.open(url, actor="ada") as as_ada:
+        job = as_ada.jobs.create(ada.id, "crawl", "https://example.com/")
+        stored = as_ada.artifacts.store(job.id, b"<html>hi</html>", "page.html", content_type="text/html")
+        as_ada.artifacts.set_metadata(stored.id, {"source": "test"})
+        as_ada.jobs.cancel(job.id)
+        as_ada.users.update(ada.id, full_name="Ada Lovelace")
+        as_ada.config.set("jobs.lease_seconds", 90)
+    rows = wb.audit.list({"id__gt": before["id"]}, sort="id", limit=100)
+    assert {row.resource_type for row in rows} >= {"job", "artifact", "user", "config"}
+    assert [row.actor_id for row in rows] == [ada.id] * len(rows)
+    assert all(row.details["workbench"] == {"os_user": getpass.getuser(), "host": socket.gethostname()}
+               for row in rows)
+    assert wb.audit.count({"id__gt": before["id"]}) == len(rows) and wb.audit.verify().ok
+
+
+def test_stats_take_positional_arguments_and_their_own_actor_filter(wb: Workbench) -> None:
+    ada = wb.users.create("ada", "ada@example.com")
+    job = wb.jobs.create(ada.id, "crawl", "https://example.com/")
+    stored = wb.artifacts.store(job.id, b"<html>hi</html>", "page.html", content_type="text/html")
+    wb.artifacts.set_metadata(stored.id, {"source": "feed"})
+    top = wb.stats.metadata_top_values("source", since="-1d")  # ``key`` given by position
+    assert top.to_dict("records") == [{"value": '"feed"', "artifacts": 1}]
+    assert wb.stats.top_actors(actor="ada", since="-1d").empty  # the statistic's filter, not the acting user
+    with pytest.raises(TypeError, match="multiple values for argument 'key'"):
+        wb.stats.metadata_top_values("source", key="source")
