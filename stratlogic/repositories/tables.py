@@ -17,8 +17,10 @@ from typing import Any, Literal
 
 import pyarrow as pa
 from sqlalchemy import JSON, BigInteger, Boolean, Connection, Integer, String, Table, func, inspect, select, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from stratlogic.db import Database, UnitOfWork
+from stratlogic.errors import DatabaseError
 from stratlogic.models import AuditLog, Base, SystemConfig, UTCDateTime
 from stratlogic.models.audit_rules import AuditAction
 from stratlogic.repositories import _trail
@@ -265,17 +267,32 @@ class Loader:
 @contextlib.contextmanager
 def loading(db: Database, tables: Sequence[TableSpec]) -> Iterator[Loader]:
     """One transaction that loads ``tables``: the write lock held, indexes and keys rebuilt after the load,
-    identity sequences moved past the ids loaded. Any failure rolls the whole load back."""
+    identity sequences moved past the ids loaded. Any failure rolls the whole load back; a row the database
+    refuses (a duplicate key, a broken rule) is one DatabaseError quoting the database's reason."""
     models = [t.model for t in tables]
-    with db.unit_of_work() as uow:
-        _trail.lock(uow)
-        deferred = deferred_indexes(uow, models, keep_indexes=(AuditLog,)) if db.dialect == "postgresql" \
-            else contextlib.nullcontext()
-        with deferred, BulkWriter(uow) as writer:
-            loader = Loader(uow, writer)
-            yield loader
-            writer.close()  # every row in before the indexes are rebuilt
-        writer.finish()
+    try:
+        with db.unit_of_work() as uow:
+            _trail.lock(uow)
+            deferred = deferred_indexes(uow, models, keep_indexes=(AuditLog,)) if db.dialect == "postgresql" \
+                else contextlib.nullcontext()
+            with deferred, BulkWriter(uow) as writer:
+                loader = Loader(uow, writer)
+                yield loader
+                writer.close()  # every row in before the indexes are rebuilt
+            writer.finish()
+    except (SQLAlchemyError, DBAPIError) as exc:
+        raise DatabaseError(f"the database refused the backup's rows: {_first_line(exc)}; the load was rolled "
+                            "back") from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith(("psycopg", "sqlite3")):  # raised by the COPY thread, untranslated
+            raise DatabaseError(f"the database refused the backup's rows: {_first_line(exc)}; the load was "
+                                "rolled back") from exc
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    text_ = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text_[0] if text_ else type(exc).__name__
 
 
 def record_restore(db: Database, details: dict[str, Any], *, new_identity: str | None) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -69,40 +69,47 @@ def _canonical_column(spec: TableSpec, batch: pa.RecordBatch, column: ColumnSpec
 
 
 class ContentHash:
-    """The content hash of one table, fed a batch at a time in primary-key order."""
+    """The content hash of one table, fed a batch at a time in primary-key order.
+
+    Each column has three streams (validity, then lengths for text, then the values or the UTF-8 bytes), each
+    hashed on its own, so where the batches are cut does not matter.
+    """
 
     def __init__(self, spec: TableSpec) -> None:
         self.spec = spec
         self.rows = 0
-        self._columns = [hashlib.sha256() for _ in spec.columns]
+        self._streams = [(hashlib.sha256(), hashlib.sha256(), hashlib.sha256()) for _ in spec.columns]
 
     def update(self, batch: pa.RecordBatch) -> None:
         """Add the next rows (typed as the table's schema)."""
         self.rows += batch.num_rows
-        for hasher, column, array in zip(self._columns, self.spec.columns, batch.columns, strict=True):
-            for part in _column_bytes(column, array):
+        for streams, column, array in zip(self._streams, self.spec.columns, batch.columns, strict=True):
+            for hasher, part in zip(streams, _column_bytes(column, array), strict=False):
                 hasher.update(part)
 
     def hexdigest(self) -> str:
-        """``sha256`` over the table's name, its row count and each column's name, kind and stream hash."""
+        """``sha256`` over the table's name, its row count and each column's name, kind and stream hashes."""
         outer = hashlib.sha256(f"stratlogic-backup-content/1\n{self.spec.name}\n{self.rows}\n".encode())
-        for hasher, column in zip(self._columns, self.spec.columns, strict=True):
-            outer.update(f"{column.name}:{column.kind}:{hasher.hexdigest()}\n".encode())
+        for streams, column in zip(self._streams, self.spec.columns, strict=True):
+            parts = ":".join(h.hexdigest() for h in streams)
+            outer.update(f"{column.name}:{column.kind}:{parts}\n".encode())
         return outer.hexdigest()
 
 
-def _column_bytes(column: ColumnSpec, array: pa.Array) -> Iterator[bytes | memoryview]:
-    """A column's canonical bytes: validity, then the values (fixed width) or lengths and UTF-8 data."""
-    yield np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=np.uint8).tobytes()
+def _column_bytes(column: ColumnSpec, array: pa.Array) -> tuple[bytes | memoryview, ...]:
+    """A column's canonical bytes: validity, then the values (fixed width), or the lengths and the UTF-8 data."""
+    validity = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=np.uint8).tobytes()
     if column.kind in ("text", "json"):
         filled = pc.fill_null(array.cast(pa.string()), "")
-        yield np.asarray(pc.binary_length(filled).to_numpy(zero_copy_only=False), dtype="<i8").tobytes()
+        lengths = np.asarray(pc.binary_length(filled).to_numpy(zero_copy_only=False), dtype="<i8").tobytes()
         buffers = filled.buffers()
         offsets = np.frombuffer(buffers[1], dtype=np.int32)[filled.offset:filled.offset + len(filled) + 1]
+        data: bytes | memoryview = b""
         if buffers[2] is not None and len(offsets) and offsets[-1] > offsets[0]:
-            yield memoryview(buffers[2])[int(offsets[0]):int(offsets[-1])]
-        return
-    yield np.asarray(pc.fill_null(array.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), dtype="<i8").tobytes()
+            data = memoryview(buffers[2])[int(offsets[0]):int(offsets[-1])]
+        return validity, lengths, data
+    values = np.asarray(pc.fill_null(array.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), dtype="<i8")
+    return validity, b"", values.tobytes()
 
 
 def check_limits(spec: TableSpec, batch: pa.RecordBatch) -> None:
