@@ -3,24 +3,34 @@
 A unit of work is one transaction: it commits when the block ends normally and rolls back on any
 exception. A unit opened inside another (in the same thread or task) becomes a savepoint of the outer
 one, so a service can call another service without either knowing whether it is the outermost.
+
+A connection that died while idle in the pool is replaced at checkout (``engine._check_on_checkout``). One
+that dies while a unit uses it raises ``DatabaseUnavailableError`` and the transaction is gone: nothing it
+wrote was committed. ``Database.read(work)`` runs a read once more on a fresh connection when that happens
+(see there why only then); ``unit_of_work`` cannot, because its caller's block has already run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from stratlogic.config import Settings, get_settings
 from stratlogic.db.engine import SQLITE_BEGIN, make_engine
 from stratlogic.db.errors import translated
 from stratlogic.db.writelock import install as install_write_lock
+from stratlogic.errors import DatabaseUnavailableError
 
+T = TypeVar("T")
+_log = logging.getLogger(__name__)
 _current: ContextVar[UnitOfWork | None] = ContextVar("stratlogic_unit_of_work", default=None)
 
 
@@ -101,9 +111,43 @@ class Database:
             finally:
                 _current.reset(token)
 
+    def read(self, work: Callable[[UnitOfWork], T], *, retries: int = 1) -> T:
+        """Run ``work(uow)`` in a read-only unit of work and return its result; when the connection is lost
+        while ``work`` runs (a killed backend, a restarted server), run it once more on a fresh connection.
+
+        Safe because nothing reached the caller yet: the result is returned only after the unit ended, and
+        a lost connection's transaction never committed, so the second run starts from nothing. Therefore
+        ``work`` must only read, have no effect outside the database, and return a complete result (a
+        list, a frame), never a lazy iterator over the unit's rows. Not retried: a server that cannot be
+        reached at all (the error is the same twice, and a silent server would double the wait); a
+        connection lost while committing (the read was complete, but ``work`` may have written); a unit
+        nested in a caller's (the caller's transaction is gone too: the caller decides).
+        """
+        if self.in_unit_of_work():
+            with self.unit_of_work(readonly=True) as uow:
+                return work(uow)
+        for attempt in range(retries + 1):
+            ran = False
+            try:
+                with self.unit_of_work(readonly=True) as uow:
+                    result = work(uow)
+                    ran = True
+                return result
+            except DatabaseUnavailableError as exc:
+                if ran or attempt == retries or not lost_connection(exc):
+                    raise
+                _log.warning("read retried on a new connection: %s", exc)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
     def dispose(self) -> None:
         """Close every pooled connection (call before forking worker processes, and at exit)."""
         self.engine.dispose()
 
 
-__all__ = ["Database", "UnitOfWork"]
+def lost_connection(exc: BaseException) -> bool:
+    """Whether an error is a connection that was open and died (not one that could not be made)."""
+    cause = exc.__cause__
+    return isinstance(cause, sa_exc.DBAPIError) and bool(cause.connection_invalidated)
+
+
+__all__ = ["Database", "UnitOfWork", "lost_connection"]

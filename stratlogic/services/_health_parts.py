@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stratlogic.config import stray_variables
-from stratlogic.db import Database
+from stratlogic.db import Database, UnitOfWork
 from stratlogic.db import health as db_health
 from stratlogic.errors import StratLogicError
 from stratlogic.logs import redact
@@ -278,12 +278,14 @@ def audit_part(database: Database, *, skip: str | None, deep: bool, now: datetim
 def _audit(database: Database, *, deep: bool, now: datetime, thresholds: Thresholds) -> Part:
     from stratlogic.repositories import AuditRepository
 
-    with database.unit_of_work(readonly=True) as uow:
+    def ends(uow: UnitOfWork) -> tuple[tuple[int, datetime, str] | None, int | None]:
         audit = AuditRepository(uow)
         newest = audit.list(sort="-id", limit=1)
         lowest = audit.list(sort="-id", limit=1, offset=thresholds.audit_rows - 1) if deep else []
-        tail = (newest[0].id, newest[0].occurred_at, newest[0].hash) if newest else None
-        low = lowest[0].id if lowest else None
+        return ((newest[0].id, newest[0].occurred_at, newest[0].hash) if newest else None,
+                lowest[0].id if lowest else None)
+
+    tail, low = database.read(ends)  # a connection killed meanwhile: read again on a new one
     if tail is None:
         return Part("audit", "ok", "the trail is empty", {"tail_id": None, "tail_age_seconds": None})
     tail_id, tail_at, tail_hash = tail
@@ -322,12 +324,13 @@ def queue_part(database: Database, *, skip: str | None, now: datetime, threshold
 def _queue(database: Database, *, now: datetime, thresholds: Thresholds) -> Part:
     from stratlogic.repositories.jobs import JobRepository
 
-    with database.unit_of_work(readonly=True) as uow:
+    def counts(uow: UnitOfWork) -> tuple[int, datetime | None, int]:
         jobs = JobRepository(uow)
-        queued = jobs.count({"status": "queued"})
         oldest = jobs.list({"status": "queued"}, sort="created_at", limit=1)
-        expired = jobs.count({"status": "running", "lease_expires_at__lt": now})
-        oldest_at = oldest[0].created_at if oldest else None
+        return (jobs.count({"status": "queued"}), oldest[0].created_at if oldest else None,
+                jobs.count({"status": "running", "lease_expires_at__lt": now}))
+
+    queued, oldest_at, expired = database.read(counts)
     age = now - oldest_at if oldest_at is not None else None
     details = {"queued": queued, "oldest_queued_at": oldest_at,
                "oldest_queued_age_seconds": round(age.total_seconds(), 3) if age is not None else None,
