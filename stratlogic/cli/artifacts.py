@@ -1,43 +1,41 @@
-"""``stratlogic artifacts …``: store, fetch, list and share artifacts; reconcile rows with objects."""
+"""``stratlogic artifacts …``: store, fetch, list and share artifacts; reconcile rows with objects.
+
+Each command parses its flags, calls one function of ``stratlogic.services.artifacts`` (the store is the
+configured one) and prints what it returns. Services and storage load inside the commands: ``--help``
+stays light.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from stratlogic.cli._common import NEGATIVE_VALUES, cli_errors, database, err, out, parse_duration, settings
+from stratlogic.cli._common import NEGATIVE_VALUES, cli_errors, database, err, out, parse_duration
+from stratlogic.cli._output import AsCsv, AsJson, emit, output_format
 from stratlogic.errors import ValidationError
-from stratlogic.repositories.artifacts import ArtifactRepository
-from stratlogic.storage import (
-    ReconcileReport,
-    StoredArtifact,
-    delete_artifact,
-    download_artifact,
-    get_artifact,
-    open_artifact,
-    reconcile,
-    store_artifact,
-    store_from_settings,
-)
-from stratlogic.storage.artifacts import check_in_store
-from stratlogic.storage.base import CHUNK
+
+if TYPE_CHECKING:
+    from stratlogic.db.actor import Actor
+    from stratlogic.storage.reconcile import ReconcileReport
 
 app = typer.Typer(help="Store, fetch, list and share artifacts; reconcile rows with stored objects.",
                   no_args_is_help=True)
-#: The longest a presigned URL may work (S3's limit, which the local store checks too).
-MAX_EXPIRY = timedelta(days=7)
+#: How the commands' flags name the filters and parameters they pass, for the service's errors.
+_FLAGS = {"job_id": "--job", "content_type": "--type", "target": "--out", "expires": "--expires"}
+_COLUMNS = ["id", "job_id", "filename", "content_type", "size_bytes", "short_sha256", "created"]
+_HEADERS = ["id", "job", "filename", "type", "bytes", "sha256", "created (UTC)"]
 
 
-def _duration(text: str, option: str) -> timedelta:
-    """``90s`` / ``15m`` / ``12h`` / ``7d`` / ``2w``: the one duration grammar (``cli/_common.parse_duration``)."""
-    return parse_duration(text, option, shortest=timedelta(0))
+def _actor() -> Actor:
+    """The CLI's actor: nobody authenticated, the OS user and host recorded as the origin."""
+    from stratlogic.db.actor import Actor, Origin
+
+    return Actor(origin=Origin.of_this_process("cli"))
 
 
 def _metadata(pairs: list[str] | None) -> dict[str, Any]:
@@ -54,13 +52,6 @@ def _metadata(pairs: list[str] | None) -> dict[str, Any]:
     return values
 
 
-def _row(artifact: StoredArtifact) -> dict[str, Any]:
-    return {"id": artifact.id, "job_id": artifact.job_id, "filename": artifact.filename,
-            "content_type": artifact.content_type, "size_bytes": artifact.size_bytes, "sha256": artifact.sha256,
-            "bucket": artifact.bucket, "object_key": artifact.object_key,
-            "created_at": artifact.created_at.isoformat()}
-
-
 @app.command(context_settings=NEGATIVE_VALUES)
 def put(
     job_id: Annotated[int, typer.Argument(help="The job the artifact belongs to.")],
@@ -73,11 +64,12 @@ def put(
 
     Example: stratlogic artifacts put 42 page.html --meta url=https://example.com/ --meta pages=3
     """
+    from stratlogic.services import artifacts as service
+
     with cli_errors():
-        stored = store_artifact(database(), store_from_settings(settings()), job_id, path,
-                                path.name if name is None else name,
-                                content_type, _metadata(meta))
-    out.print(json.dumps(_row(stored)), markup=False)
+        stored = service.put(database(), job_id, path, path.name if name is None else name, actor=_actor(),
+                             content_type=content_type, metadata=_metadata(meta))
+    out.print(json.dumps(service.artifact_row(stored)), markup=False)
     err.print(f"stored as artifact {stored.id}" if stored.created else
               f"job {job_id} already has this content: artifact {stored.id} (nothing stored)")
 
@@ -90,62 +82,47 @@ def get(
 ) -> None:
     """Download an artifact, checking its size and sha256 (a corrupt object is an error, never a file).
 
+    A folder given with a trailing slash (downloads/) is made when missing.
+
     Example: stratlogic artifacts get 7 --out downloads/
     """
+    from stratlogic.services import artifacts as service
+
     with cli_errors():
-        db, store = database(), store_from_settings(settings())
         if out_path == "-":
-            with open_artifact(db, store, artifact_id) as reader:
-                for chunk in reader.iter_chunks(CHUNK):
+            with service.open_reader(database(), artifact_id, actor=_actor()) as reader:
+                for chunk in reader.iter_chunks(service.CHUNK):
                     sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
             return
-        written = download_artifact(db, store, artifact_id, _target(out_path))
+        written = service.download(database(), artifact_id, Path.cwd() if out_path is None else out_path,
+                                   actor=_actor(), labels=_FLAGS)
     err.print(f"wrote {written} (sha256 verified)", markup=False)
-
-
-def _target(text: str | None) -> Path:
-    """Where ``get`` writes; ``downloads/`` names a folder, made when missing (as the workbench's download
-    does), never a file named ``downloads``."""
-    if text is None:
-        return Path.cwd()
-    if text.endswith(("/", os.sep)):  # Path() drops the slash that says "folder"
-        try:
-            Path(text).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ValidationError(f"--out {text!r}: cannot make that folder ({exc.strerror or exc})") from None
-    return Path(text)
 
 
 @app.command("ls")
 def list_(
     job: Annotated[int | None, typer.Option(help="Only this job's artifacts.")] = None,
-    content_type: Annotated[str | None, typer.Option("--type", help="Only this content type.")] = None,
+    content_type: Annotated[str | None, typer.Option("--type", help="Only this content type, any case.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     cursor: Annotated[str | None, typer.Option(help="Next-page cursor from a previous call.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
 ) -> None:
-    """List artifacts, newest first, a keyset page at a time.
+    """List artifacts, newest first, a keyset page at a time (a table, --json lines or --csv).
 
     Example: stratlogic artifacts ls --job 42 --json
     """
+    from stratlogic.services import artifacts as service
+
     with cli_errors():
-        if job is not None and job < 0:
-            raise ValidationError(f"--job {job} is not a job id (ids are whole numbers from 1)")
-    content_type = None if content_type is None else content_type.strip().lower()  # TEXT/HTML means text/html
-    filters = {k: v for k, v in {"job_id": job, "content_type": content_type}.items() if v is not None}
-    with cli_errors(), database().unit_of_work(readonly=True) as uow:
-        page = ArtifactRepository(uow).page(filters, sort="-created_at", limit=limit, cursor=cursor)
-        rows = [_row(StoredArtifact.of(a, created=False)) for a in page.items]
-    if as_json:
-        for row in rows:
-            out.print(json.dumps(row), markup=False)
-    else:
-        table = Table("id", "job", "filename", "type", "bytes", "sha256", "created (UTC)")
-        for r in rows:
-            table.add_row(str(r["id"]), str(r["job_id"]), r["filename"], r["content_type"], str(r["size_bytes"]),
-                          r["sha256"][:12], r["created_at"][:19])
-        out.print(table)
+        fmt = output_format(as_json, as_csv)
+        filters = {k: v for k, v in {"job_id": job, "content_type": content_type}.items() if v is not None}
+        page = service.list_artifacts(database(), filters, actor=_actor(), limit=limit, cursor=cursor,
+                                      labels=_FLAGS)
+    rows = page.rows if fmt != "table" else [
+        {**row, "short_sha256": row["sha256"][:12], "created": row["created_at"][:19]} for row in page.rows]
+    emit(rows, fmt=fmt, columns=_COLUMNS, headers=_HEADERS, empty="no artifacts match")
     if page.next_cursor:
         err.print(f"more: --cursor {page.next_cursor}")
 
@@ -160,11 +137,11 @@ def url(
 
     Example: stratlogic artifacts url 7 --expires 15m
     """
+    from stratlogic.services import artifacts as service
+
     with cli_errors():
-        artifact = get_artifact(database(), artifact_id)
-        store = store_from_settings(settings())
-        check_in_store(artifact, store)  # as open_artifact: never sign the key in another bucket
-        link = store.presigned_url(artifact.object_key, parse_duration(expires, "--expires", longest=MAX_EXPIRY))
+        lasting = parse_duration(expires, "--expires", longest=service.MAX_EXPIRY)
+        link = service.url(database(), artifact_id, actor=_actor(), expires=lasting, labels=_FLAGS)
     out.print(link, markup=False, soft_wrap=True)
 
 
@@ -174,8 +151,10 @@ def remove(artifact_id: Annotated[int, typer.Argument(help="The artifact's id.")
 
     Example: stratlogic artifacts rm 7
     """
+    from stratlogic.services import artifacts as service
+
     with cli_errors():
-        gone = delete_artifact(database(), store_from_settings(settings()), artifact_id)
+        gone = service.delete(database(), artifact_id, actor=_actor())
     err.print(f"deleted artifact {gone.id} ({gone.filename}, {gone.size_bytes} bytes) and its object", markup=False)
 
 
@@ -195,9 +174,12 @@ def reconcile_(
 
     Example: stratlogic artifacts reconcile --fix --dry-run
     """
+    from stratlogic.services import artifacts as service
+
     with cli_errors():
-        report = reconcile(database(), store_from_settings(settings()), fix=fix, dry_run=dry_run,
-                           checksums=not quick, grace=_duration(grace, "--grace"))
+        waited = parse_duration(grace, "--grace", shortest=timedelta(0))
+        report = service.reconcile(database(), actor=_actor(), fix=fix, dry_run=dry_run, checksums=not quick,
+                                   grace=waited)
     _print_report(report, as_json)
     if not report.ok:
         raise typer.Exit(1)

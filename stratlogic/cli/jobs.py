@@ -1,15 +1,17 @@
-"""``stratlogic jobs …``: look at and steer scraping jobs."""
+"""``stratlogic jobs …``: look at and steer scraping jobs.
+
+Each command parses its flags, calls one function of ``stratlogic.services.jobs`` (where the rules live)
+and prints what it returns. Services, models and Rich load inside the commands: ``--help`` stays light.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from stratlogic import jobs as job_services
 from stratlogic.cli._common import (
     NEGATIVE_VALUES,
     cli_errors,
@@ -18,46 +20,38 @@ from stratlogic.cli._common import (
     given,
     lowered,
     out,
-    parse_age_or_moment,
     parse_range,
-    settings,
 )
+from stratlogic.cli._output import AsCsv, AsJson, emit, output_format
 from stratlogic.errors import ValidationError
-from stratlogic.models import JobStatus, ScrapingJob, utcnow
-from stratlogic.repositories.audit import AuditRepository
-from stratlogic.repositories.jobs import JobRepository, finished_statuses
-from stratlogic.storage.factory import store_from_settings
+
+if TYPE_CHECKING:
+    from stratlogic.db.actor import Actor
 
 app = typer.Typer(help="List, inspect and steer scraping jobs.", no_args_is_help=True)
-#: How the commands' flags name the filters they build, for errors.
+#: How the commands' flags name the filters and parameters they pass, for the service's errors.
 _FLAGS = {"status__in": "--status", "kind": "--kind", "owner_id": "--owner", "id__in": "--id",
-          "error_type": "--error-type", "created_at__gte": "--since", "created_at__lt": "--until"}
+          "error_type": "--error-type", "created_at__gte": "--since", "created_at__lt": "--until",
+          "all_failed": "--all-failed", "older_than": "--older-than", "statuses": "--status",
+          "batch_size": "--batch-size"}
+_COLUMNS = ["id", "name", "kind", "status", "priority", "attempts", "shown_progress", "created"]
+_HEADERS = ["id", "name", "kind", "status", "prio", "attempts", "progress", "created (UTC)"]
 
 
-def _owner(owner: int | None) -> int | None:
-    """An owner id: 0 is a value like any other (no job has it), a negative one is no id at all."""
-    if owner is not None and owner < 0:
-        raise ValidationError(f"--owner {owner} is not a user id (ids are whole numbers from 1)")
-    return owner
+def _actor() -> Actor:
+    """The CLI's actor: nobody authenticated, the OS user and host recorded as the origin."""
+    from stratlogic.db.actor import Actor, Origin
+
+    return Actor(origin=Origin.of_this_process("cli"))
 
 
-def attempts(attempt: int, max_retries: int) -> str:
-    """Attempts made and allowed, as people count them: a job runs at least once however few retries it
-    has, and fails for good when its attempts reach ``max_retries`` (``1 of 3``; ``0 of 1`` not yet run)."""
-    return f"{attempt} of {max(max_retries, attempt, 1)}"
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with what the table shows: attempts as people count them, progress in percent, the minute."""
+    from stratlogic.services.jobs import attempts
 
-
-def _row(job: ScrapingJob) -> dict[str, Any]:
-    return {"id": job.id, "name": job.name, "kind": job.kind, "status": job.status.value, "priority": job.priority,
-            "attempt": job.attempt, "max_retries": job.max_retries, "owner_id": job.owner_id,
-            "target_url": job.target_url, "claimed_by": job.claimed_by, "progress": job.progress,
-            "pages_done": job.pages_done, "pages_total": job.pages_total, "items_scraped": job.items_scraped,
-            "bytes_downloaded": job.bytes_downloaded, "error_type": job.error_type,
-            "error_message": job.error_message, "created_at": job.created_at.isoformat(),
-            "started_at": job.started_at.isoformat() if job.started_at else None,
-            "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-            "next_retry_at": job.next_retry_at.isoformat() if job.next_retry_at else None,
-            "lease_expires_at": job.lease_expires_at.isoformat() if job.lease_expires_at else None}
+    progress = row["progress"]
+    return {**row, "attempts": attempts(row["attempt"], row["max_retries"]),
+            "shown_progress": f"{progress:.0%}" if progress is not None else "-", "created": row["created_at"][:19]}
 
 
 @app.command("list")
@@ -69,30 +63,23 @@ def list_(
     until: Annotated[str | None, typer.Option(help="Created before (same forms as --since).")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     cursor: Annotated[str | None, typer.Option(help="Next-page cursor from a previous call.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
 ) -> None:
-    """List jobs, newest first, a keyset page at a time.
+    """List jobs, newest first, a keyset page at a time (a table, --json lines or --csv).
 
     Example: stratlogic jobs list --status failed --since -7d --limit 20
     """
+    from stratlogic.services import jobs as service
+
     with cli_errors():
+        fmt = output_format(as_json, as_csv)
         start, end = parse_range(since, until)
-        filters = given(status__in=lowered(status), kind=kind, owner_id=_owner(owner), created_at__gte=start,
+        filters = given(status__in=lowered(status), kind=kind, owner_id=owner, created_at__gte=start,
                         created_at__lt=end)
-        JobRepository.check_filters(filters, labels=_FLAGS)
-        with database().unit_of_work(readonly=True) as uow:
-            page = JobRepository(uow).page(filters, sort="-created_at", limit=limit, cursor=cursor)
-            rows = [_row(job) for job in page.items]
-    if as_json:
-        for row in rows:
-            out.print(json.dumps(row), markup=False)
-    else:
-        table = Table("id", "name", "kind", "status", "prio", "attempts", "progress", "created (UTC)")
-        for r in rows:
-            shown = f"{r['progress']:.0%}" if r["progress"] is not None else "-"
-            table.add_row(str(r["id"]), r["name"], r["kind"], r["status"], str(r["priority"]),
-                          attempts(r["attempt"], r["max_retries"]), shown, r["created_at"][:19])
-        out.print(table)
+        page = service.list_jobs(database(), filters, actor=_actor(), limit=limit, cursor=cursor, labels=_FLAGS)
+    rows = page.rows if fmt != "table" else [_shown(row) for row in page.rows]
+    emit(rows, fmt=fmt, columns=_COLUMNS, headers=_HEADERS, empty="no jobs match")
     if page.next_cursor:
         err.print(f"more: --cursor {page.next_cursor}")
 
@@ -104,11 +91,10 @@ def show(job_id: Annotated[int, typer.Argument(help="The job's id.")],
 
     Example: stratlogic jobs show 42
     """
-    with cli_errors(), database().unit_of_work(readonly=True) as uow:
-        row = _row(JobRepository(uow).get(job_id))
-        row["attempts"] = attempts(row["attempt"], row["max_retries"])  # "1 of 3", as jobs list shows it
-        row["history"] = [{"id": a.id, "at": a.occurred_at.isoformat(), "action": a.action, "details": a.details}
-                          for a in AuditRepository(uow).trail("job", job_id, limit=1000)]
+    from stratlogic.services import jobs as service
+
+    with cli_errors():
+        row = service.show(database(), job_id, actor=_actor())
     if as_json:
         out.print(json.dumps(row, indent=2), markup=False)
         return
@@ -125,8 +111,10 @@ def cancel(job_id: Annotated[int, typer.Argument(help="The job's id.")]) -> None
 
     Example: stratlogic jobs cancel 42
     """
-    with cli_errors(), database().unit_of_work() as uow:
-        JobRepository(uow).cancel(job_id)
+    from stratlogic.services import jobs as service
+
+    with cli_errors():
+        service.cancel(database(), job_id, actor=_actor())
     err.print(f"job {job_id} cancelled")
 
 
@@ -142,19 +130,11 @@ def retry(
 
     Example: stratlogic jobs retry --error-type Timeout
     """
-    filters = given(id__in=job_id or None, error_type=error_type, kind=kind)
+    from stratlogic.services import jobs as service
+
     with cli_errors():
-        if not filters and not all_failed:
-            raise ValidationError("say which failed jobs to retry: --id, --error-type, --kind, or --all-failed")
-        with database().unit_of_work() as uow:
-            jobs = JobRepository(uow)
-            for named in job_id or []:  # a job named by id must exist and be failed, or nothing is re-queued
-                status = jobs.get(named).status
-                if status is not JobStatus.FAILED:
-                    raise ValidationError(f"job {named} is {status.value}, not failed: only failed jobs can be "
-                                          "retried; nothing was re-queued")
-            JobRepository.check_filters(filters, labels=_FLAGS)  # after the ids: a huge one is "not found"
-            ids = jobs.retry(filters, extra_attempts=extra_attempts)
+        ids = service.retry(database(), given(error_type=error_type, kind=kind), actor=_actor(), ids=job_id,
+                            all_failed=all_failed, extra_attempts=extra_attempts, labels=_FLAGS)
     err.print(f"re-queued {len(ids)} job(s)" + (f": {', '.join(map(str, ids[:20]))}" if ids else ""))
 
 
@@ -164,8 +144,10 @@ def recover_stale() -> None:
 
     Example: stratlogic jobs recover-stale
     """
-    with cli_errors(), database().unit_of_work() as uow:
-        result = JobRepository(uow).recover_stale()
+    from stratlogic.services import jobs as service
+
+    with cli_errors():
+        result = service.recover_stale(database(), actor=_actor())
     err.print(f"re-queued {len(result.requeued)}, failed {len(result.failed)} (attempts spent)")
 
 
@@ -179,27 +161,24 @@ def cleanup(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
 ) -> None:
-    """Delete finished jobs (and their artifacts' rows) older than a cut, in batches.
+    """Delete finished jobs (and their artifacts' rows and objects) older than a cut, in batches.
 
     Example: stratlogic jobs cleanup --older-than 90d --dry-run
     """
+    from stratlogic.services import jobs as service
+
     with cli_errors():
-        cut = parse_age_or_moment(older_than, "--older-than")
-        if cut > utcnow():
-            raise ValidationError(f"--older-than {older_than!r} is in the future ({cut.isoformat()}): it would "
-                                  "select every finished job; give an age such as 90d or a past date")
-        statuses = lowered(status) or [s.value for s in job_services.FINISHED]
-        try:
-            finished_statuses(statuses)
-        except ValidationError as exc:
-            raise ValidationError(f"--status: {exc}") from None
-        db = database()
-        preview = job_services.cleanup(db, cut, statuses=statuses, dry_run=True)
+        cut = service.cleanup_cut(older_than, labels=_FLAGS)  # once: the preview and the deletion agree
+        db, actor, statuses = database(), _actor(), lowered(status)
+        preview = service.cleanup(db, cut, actor=actor, statuses=statuses, dry_run=True, labels=_FLAGS)
         err.print(f"{preview.total} job(s) finished before {cut.isoformat()}: {json.dumps(preview.by_status)}")
         if dry_run or not preview.total:
             return
         if not yes and not (sys.stdin.isatty() and typer.confirm("delete them?")):
             raise ValidationError("not confirmed: pass --yes to delete without a prompt")
-        report = job_services.cleanup(db, cut, statuses=statuses, dry_run=False, batch_size=batch_size,
-                                      store=store_from_settings(settings()))
+        report = service.cleanup(db, cut, actor=actor, statuses=statuses, dry_run=False, batch_size=batch_size,
+                                 labels=_FLAGS)
     err.print(f"deleted {report.total} job(s) in {report.batches} batch(es): {json.dumps(report.by_status)}")
+
+
+__all__ = ["app"]

@@ -30,6 +30,7 @@ from stratlogic.repositories.artifacts import ArtifactRepository
 from stratlogic.services._base import entry, unit
 from stratlogic.storage import artifacts as engine
 from stratlogic.storage.artifacts import Source, StoredArtifact
+from stratlogic.storage.base import CHUNK
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -227,5 +228,6 @@ def find_by_metadata(database: Database, key: str, value: Any, *, actor: Actor,
         return ArtifactRepository(uow).find_by_metadata(key, value, limit=limit)
 
 
-__all__ = ["MAX_EXPIRY", "ArtifactPage", "artifact_row", "count", "delete", "download", "find", "find_by_metadata",
-           "frame", "get", "list_artifacts", "metadata", "open_reader", "put", "reconcile", "set_metadata", "url"]
+__all__ = ["CHUNK", "MAX_EXPIRY", "ArtifactPage", "artifact_row", "count", "delete", "download", "find",
+           "find_by_metadata", "frame", "get", "list_artifacts", "metadata", "open_reader", "put", "reconcile",
+           "set_metadata", "url"]
