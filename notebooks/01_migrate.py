@@ -24,14 +24,14 @@ p = stratlogic.report_parameters("01_migrate", globals())
 # %%
 wb = stratlogic.open()
 charts = stratlogic.reports.charts
-charts.kpis(wb.health(), caption="Before")
+charts.kpis(wb.health().part("database").details, caption="Before")
 
 # %% [markdown]
 # ## Upgrade
 
 # %% tags=["kpis"]
 wb.migrate(p.revision)
-charts.kpis(wb.health(), caption=f"After upgrading to {p.revision}")
+charts.kpis(wb.health().part("database").details, caption=f"After upgrading to {p.revision}")
 
 # %%
 wb
