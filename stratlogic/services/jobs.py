@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from stratlogic import jobs as job_engine
@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
 Labels = Mapping[str, str] | None
 #: An age as ``cleanup`` reads it: a whole number and a unit, no sign (``90d``: that long ago).
-_AGE = re.compile(r"^\d{1,7}[smhdw]$")
+_AGE = re.compile(r"^(\d{1,7})([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @dataclass(frozen=True)
@@ -203,13 +204,13 @@ def cleanup_cut(older_than: str | date | datetime, *, labels: Labels = None,
     from stratlogic.analytics.window import parse_moment  # the analytics package loads pandas
 
     label, reference = _label(labels, "older_than"), now or utcnow()
-    text = older_than.strip().lower() if isinstance(older_than, str) else None
-    try:
-        moment = parse_moment(f"-{text}" if text and _AGE.match(text) else older_than, param=label, now=reference)
-    except ValidationError:
-        if text and _AGE.match(text):
+    age = _AGE.match(older_than.strip().lower()) if isinstance(older_than, str) else None
+    if age:
+        try:
+            return reference - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
+        except OverflowError:
             raise ValidationError(f"{label} {older_than!r} reaches back before the year 1") from None
-        raise
+    moment = parse_moment(older_than, param=label, now=reference)
     if moment > reference:
         shown = repr(older_than) if isinstance(older_than, str) else moment.isoformat()
         raise ValidationError(f"{label} {shown} is in the future ({moment.isoformat()}): it would select every "
