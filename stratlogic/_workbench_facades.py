@@ -115,12 +115,17 @@ class Jobs(_Facade):
         self._writable("jobs.cancel")
         return jobs.cancel(self._wb.db, job_id, actor=self._wb.acting)
 
-    def retry(self, filters: Mapping[str, Any] | None = None, *, extra_attempts: int = 1) -> builtins.list[int]:
-        """Re-queue failed jobs matching ``filters``; returns their ids. Example: ``wb.jobs.retry({"id": 7})``"""
+    def retry(self, filters: Mapping[str, Any] | None = None, *, all_failed: bool = False,
+              extra_attempts: int = 1) -> builtins.list[int]:
+        """Re-queue failed jobs matching ``filters`` (``all_failed=True``: every failed job); returns their ids.
+
+        Example: ``wb.jobs.retry({"id": 7})``; a retry naming no jobs is refused, as ``stratlogic jobs retry`` is.
+        """
         from stratlogic.services import jobs
 
         self._writable("jobs.retry")
-        return jobs.retry(self._wb.db, filters, extra_attempts=extra_attempts, actor=self._wb.acting)
+        return jobs.retry(self._wb.db, filters, all_failed=all_failed, extra_attempts=extra_attempts,
+                          actor=self._wb.acting)
 
 
 class Artifacts(_Facade):
