@@ -11,8 +11,10 @@ import logging
 import re
 import threading
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from stratlogic.config import Settings, secret_query_values
+if TYPE_CHECKING:  # the settings load pydantic and SQLAlchemy: not for every CLI start
+    from stratlogic.config import Settings
 
 MASK = "***"
 _PATTERNS = [
@@ -70,6 +72,8 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(settings: Settings, *, force: bool = False) -> None:
     """Attach one redacting handler to the ``stratlogic`` logger; later calls do nothing unless forced."""
+    from stratlogic.config import secret_query_values
+
     global _configured
     with _lock:
         if _configured and not force:

@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperOption
 
-from stratlogic.config import Settings, get_settings
-from stratlogic.db import Database
 from stratlogic.errors import StratLogicError, ValidationError
 from stratlogic.logs import configure_logging, redact
+
+if TYPE_CHECKING:  # settings and databases load pydantic and SQLAlchemy: imported when a command needs them
+    from stratlogic.config import Settings
+    from stratlogic.db import Database
+    from stratlogic.db.actor import Actor
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 state = {"debug": False}
+#: The Databases of the running command, by the settings that built them (one per process in a real run;
+#: an in-process test invocation with another environment gets its own). Disposed when the command ends.
+_databases: dict[str, Database] = {}
+#: The root command's context while it runs: the CLI actor is entered on it when a Database is first needed.
+_command: list[typer.Context] = []
 
 
 @contextmanager
@@ -65,14 +74,55 @@ def _debugging() -> bool:
 
 def settings() -> Settings:
     """The process settings, with logging configured from them."""
+    from stratlogic.config import get_settings
+
     loaded = get_settings()
     configure_logging(loaded)
     return loaded
 
 
+def actor() -> Actor:
+    """The CLI's actor: nobody is authenticated, so the OS user and host are recorded as the origin."""
+    from stratlogic.db.actor import Actor, Origin
+
+    return Actor(origin=Origin.of_this_process("cli"))
+
+
+def begin(ctx: typer.Context) -> None:
+    """Called by the root command: what :func:`database` opens is closed when the command ends."""
+    _command[:] = [ctx]
+    ctx.call_on_close(close)
+
+
 def database() -> Database:
-    """A Database for the configured URL."""
-    return Database.from_settings(settings())
+    """The one Database of this command for the configured settings, built on first use.
+
+    Building it once keeps one connection pool per process (each command used to build its own). The
+    first one also records the CLI actor for the rest of the command, as every CLI change always did;
+    nothing of this is imported for ``--help``.
+    """
+    loaded = settings()
+    key = loaded.model_dump_json()
+    found = _databases.get(key)
+    if found is None:
+        from stratlogic.db import Database
+        from stratlogic.db.actor import as_actor
+
+        if not _databases and _command:
+            _command[0].with_resource(as_actor(actor()))
+        found = _databases[key] = Database.from_settings(loaded)
+    return found
+
+
+def close() -> None:
+    """Dispose every Database the command opened (its pooled connections) and forget them."""
+    _command.clear()
+    while _databases:
+        _, opened = _databases.popitem()
+        opened.dispose()
+
+
+atexit.register(close)  # a Database used outside a command (a test, a script) is disposed at exit
 
 
 #: A duration: a whole number and a unit, no sign (``90s``, ``15m``, ``12h``, ``7d``, ``2w``): the window
@@ -171,5 +221,5 @@ def _flags_show_no_type() -> None:
 
 _flags_show_no_type()
 
-__all__ = ["NEGATIVE_VALUES", "cli_errors", "database", "err", "given", "lowered", "out", "parse_age_or_moment",
-           "parse_duration", "parse_range", "settings", "state"]
+__all__ = ["NEGATIVE_VALUES", "actor", "begin", "cli_errors", "close", "database", "err", "given", "lowered", "out",
+           "parse_age_or_moment", "parse_duration", "parse_range", "settings", "state"]
