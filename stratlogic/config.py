@@ -13,15 +13,16 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote_plus
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
 
 from stratlogic.errors import ConfigError
+
+if TYPE_CHECKING:  # SQLAlchemy is imported where a URL is parsed: the settings module stays light to import
+    from sqlalchemy.engine import URL
 
 ENV_PREFIX = "STRATLOGIC_"
 _DRIVERS = {"sqlite": "sqlite", "sqlite+pysqlite": "sqlite", "postgresql": "postgresql+psycopg",
@@ -39,6 +40,8 @@ _UNPARSABLE_URL = ("not a database URL (expected e.g. sqlite:///var/stratlogic.d
 
 def display_url(url: URL | str) -> str:
     """A database URL fit for people and logs: the password and every query value but harmless ones masked."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url) if isinstance(url, str) else url
     shown = parsed.set(query={}).render_as_string(hide_password=True)
     pairs = [f"{quote_plus(name)}={quote_plus(value) if name.lower() in _SHOWN_QUERY else _MASK}"
@@ -116,6 +119,9 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         try:
             url = make_url(value)
         except (ArgumentError, ValueError, TypeError):  # their messages quote the URL, password included
@@ -162,6 +168,8 @@ class Settings(BaseSettings):
     @property
     def url(self) -> URL:
         """The database URL with the psycopg driver and relative SQLite paths made absolute."""
+        from sqlalchemy.engine import make_url
+
         url = make_url(self.database_url)
         url = url.set(drivername=_DRIVERS[url.drivername])
         if url.drivername == "sqlite" and url.database and not Path(url.database).is_absolute():
