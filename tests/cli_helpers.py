@@ -12,7 +12,7 @@ from pathlib import Path
 from typer.testing import CliRunner, Result
 
 from stratlogic import logs
-from stratlogic.cli import app
+from stratlogic.cli import _common, app
 from stratlogic.config import get_settings
 
 BIN = Path(sys.executable).parent / "stratlogic"
@@ -30,7 +30,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
 def invoke(env: dict[str, str], *args: str) -> Result:
     """Run ``stratlogic ARGS`` in this process with ``env``.
 
-    The command configures logging onto the runner's captured stderr: put the logger back afterwards.
+    The command configures logging onto the runner's captured stderr: put the logger back afterwards. Its
+    Database is disposed when the command ends; closing again here makes sure none outlives the invocation.
     """
     logger = logging.getLogger("stratlogic")
     handlers, level, propagate, configured = list(logger.handlers), logger.level, logger.propagate, logs._configured
@@ -38,6 +39,7 @@ def invoke(env: dict[str, str], *args: str) -> Result:
     try:
         return CliRunner().invoke(app, list(args), env=env)
     finally:
+        _common.close()
         get_settings.cache_clear()
         logger.handlers[:] = handlers
         logger.setLevel(level)
