@@ -32,10 +32,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stratlogic.db import Database
-from stratlogic.models.audit_rules import FORMAT_VERSION, canonical, digest, hmac_pads
+from stratlogic.models.audit_rules import CANONICAL_FIELDS, FORMAT_VERSION, canonical, digest, hmac_pads
 from stratlogic.repositories.trail import arrow_batches
 
-_STRINGS = ("action", "resource_type", "resource_id", "ip_address", "user_agent")
+#: The plain string fields of the canonical form, in its order.
+_STRINGS = tuple(name for name in CANONICAL_FIELDS if name not in ("occurred_at", "actor_id", "details"))
 _NEEDS_ESCAPING = r'["\\\x00-\x1f]'
 _ESCAPED_BYTE = re.compile(_NEEDS_ESCAPING.encode())
 #: Details up to this long are cached (status changes repeat; long documents rarely do).

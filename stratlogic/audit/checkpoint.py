@@ -14,7 +14,7 @@ from pathlib import Path
 from stratlogic.db import Database
 from stratlogic.errors import NotFoundError, ValidationError
 from stratlogic.models import utcnow
-from stratlogic.models.audit_rules import AuditAction, timestamp
+from stratlogic.models.audit_rules import CHECKPOINT_FORMAT, AuditAction, timestamp
 from stratlogic.repositories.trail import AuditTrail
 
 
@@ -30,14 +30,14 @@ class Checkpoint:
 
     def to_json(self) -> str:
         """The file's content."""
-        return json.dumps({"format": "stratlogic-audit-checkpoint/1", **asdict(self)}, indent=2) + "\n"
+        return json.dumps({"format": CHECKPOINT_FORMAT, **asdict(self)}, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str, source: str = "checkpoint") -> Checkpoint:
         """Parse a checkpoint file; raises ValidationError naming what is wrong with it."""
         try:
             data = json.loads(text)
-            if not isinstance(data, dict) or data.pop("format", None) != "stratlogic-audit-checkpoint/1":
+            if not isinstance(data, dict) or data.pop("format", None) != CHECKPOINT_FORMAT:
                 raise ValueError("not a stratlogic audit checkpoint")
             found = cls(int(data["last_id"]), str(data["last_hash"]), int(data["rows"]), str(data["taken_at"]),
                         bool(data["keyed"]))

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from stratlogic.audit.checkpoint import Checkpoint
 from stratlogic.config import Settings
 from stratlogic.db import Database
-from stratlogic.models.audit_rules import GENESIS, canonical, digest, timestamp
+from stratlogic.models.audit_rules import GENESIS, content_ok, prune_anchor, pruned_rows, starts_chain, timestamp
 from stratlogic.repositories.trail import AuditTrail, key_of
 
 Row = tuple[int, str, int | None, str, str, str | None, str | None, str | None, Any, str, str]
@@ -85,7 +85,7 @@ def _portable_rows(database: Database, low: int, high: int) -> Iterator[Row]:
             yield (row_id, timestamp(when), *rest)
 
 
-def _broken_link(row_id: int, prev_id: int | None) -> str:
+def _broken_link(row_id: int | None, prev_id: int | None) -> str:
     return (f"row {row_id}: link broken: its prev_hash does not match the hash of row {prev_id} before it "
             "(a row was inserted, deleted or reordered)")
 
@@ -108,7 +108,7 @@ def verify_segment(database: Database, low: int, high: int, checkpoint_id: int |
             first = (row_id, prev)
         elif prev != expected:
             return Segment(count, *first, prev_id, expected, row_id, "link", _broken_link(row_id, prev_id))
-        if not _content_ok(prev, current, key, when, actor, action, rtype, rid, ip, agent, details):
+        if not content_ok(prev, current, key, when, actor, action, rtype, rid, ip, agent, details):
             return Segment(count, *first, prev_id, expected, row_id, "content", _broken_content(row_id, bool(key)))
         count, prev_id, expected = count + 1, row_id, current
         if row_id == checkpoint_id:
@@ -116,15 +116,6 @@ def verify_segment(database: Database, low: int, high: int, checkpoint_id: int |
     first_id, first_prev = first or (None, None)
     return Segment(count, first_id, first_prev, prev_id, expected, checkpoint_hash=checkpoint_hash,
                    rows_to_checkpoint=rows_to_checkpoint)
-
-
-def _content_ok(prev: str, current: str, key: bytes | None, *row: Any) -> bool:
-    """The row hashes to its stored hash. Details no recorded row can hold (an integer beyond 64 bits,
-    which orjson refuses to write) make it a mismatch rather than an error."""
-    try:
-        return digest(prev, canonical(*row), key) == current
-    except TypeError:  # orjson.JSONEncodeError
-        return False
 
 
 def _columnar() -> ModuleType:
@@ -213,8 +204,7 @@ def _prunes(database: Database) -> list[tuple[int, Any]]:
 def anchor(database: Database) -> str | None:
     """The hash the first remaining row links to, recorded by the newest prune (None: never pruned)."""
     prunes = _prunes(database)
-    details = prunes[-1][1] if prunes else None
-    return str(details["anchor_hash"]) if details and "anchor_hash" in details else None
+    return prune_anchor(prunes[-1][1]) if prunes else None
 
 
 def verify(database: Database, *, checkpoint: Checkpoint | None = None, workers: int | None = None) -> VerifyReport:
@@ -251,13 +241,12 @@ def verify(database: Database, *, checkpoint: Checkpoint | None = None, workers:
 def _first_link_problem(segment: Segment, last_id: int | None, last_hash: str | None,
                         start_anchor: str | None) -> str | None:
     if last_id is None:  # the first row of the whole trail
-        if segment.first_prev in (GENESIS, start_anchor):
+        if starts_chain(segment.first_prev, start_anchor):
             return None
         return (f"row {segment.first_id}: link broken: the first row links neither to the genesis value nor to "
                 "a recorded prune anchor (rows were cut off the start)")
     if segment.first_prev != last_hash:
-        return (f"row {segment.first_id}: link broken: its prev_hash does not match the hash of row {last_id} "
-                "before it (a row was inserted, deleted or reordered)")
+        return _broken_link(segment.first_id, last_id)
     return None
 
 
@@ -267,7 +256,7 @@ def _bad(row_id: int, problem: Problem, message: str, count: int, started: float
 
 def _pruned_after(database: Database, checkpoint: Checkpoint) -> int:
     """Rows at or before the checkpoint that a prune taken after it removed (they are legitimately gone)."""
-    return sum(int(details.get("rows", 0)) for row_id, details in _prunes(database) if row_id > checkpoint.last_id)
+    return sum(pruned_rows(details) for row_id, details in _prunes(database) if row_id > checkpoint.last_id)
 
 
 def _checkpoint_problem(database: Database, checkpoint: Checkpoint, segments: list[Segment]) -> str | None:

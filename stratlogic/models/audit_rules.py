@@ -1,4 +1,8 @@
-"""The audit trail's rules: the closed set of actions and the canonical form each row is hashed in.
+"""The audit trail's rules: the closed set of actions, the canonical form each row is hashed in, how rows
+link (to the one before, the first to the genesis value or a prune's anchor), what a prune and a checkpoint
+record. Stated here once; the code that appends (``repositories/_trail.py``, the seeds' ``Chain``, the
+claim statement in ``repositories/_claim.py``) and the code that checks (``audit/verify.py`` and its
+columnar path ``audit/_columnar.py``) build on these names.
 
 docs/audit.md specifies the same format in prose, precisely enough to write an independent verifier.
 The canonical form is built from parsed values (never from stored text), so it survives PostgreSQL's
@@ -21,6 +25,14 @@ FORMAT_VERSION = "v1"
 GENESIS = "0" * 64
 MASK = "***"
 _MAX_INT = 2**53  # integers beyond this are recorded as strings (JSON readers disagree past it)
+#: A row's hashed fields, in the order the canonical form lists them after ``FORMAT_VERSION``.
+CANONICAL_FIELDS = ("occurred_at", "actor_id", "action", "resource_type", "resource_id", "ip_address", "user_agent",
+                    "details")
+#: A stored row: its position in the chain (order is the id, never the time), the hashed fields, its link
+#: (the previous row's hash) and its own hash.
+ROW_FIELDS = ("id", *CANONICAL_FIELDS, "prev_hash", "hash")
+#: The ``format`` a checkpoint file carries.
+CHECKPOINT_FORMAT = "stratlogic-audit-checkpoint/1"
 
 
 class AuditAction(enum.StrEnum):
@@ -111,6 +123,38 @@ def digest(prev_hash: str, canonical_row: bytes, key: bytes | None = None) -> st
     return hashlib.sha256(message).hexdigest()
 
 
+def content_ok(prev_hash: str, stored_hash: str, key: bytes | None, *fields: Any) -> bool:
+    """The content rule: the row (``fields`` in ``CANONICAL_FIELDS`` order) hashes onto ``prev_hash`` to its
+    stored hash. Details no recorded row can hold (an integer beyond 64 bits, which orjson refuses to
+    write) make it a mismatch rather than an error."""
+    try:
+        return digest(prev_hash, canonical(*fields), key) == stored_hash
+    except TypeError:  # orjson.JSONEncodeError
+        return False
+
+
+def starts_chain(prev_hash: str | None, anchor_hash: str | None) -> bool:
+    """The link rule for the first row of a trail: it links to the genesis value, or to the anchor the newest
+    prune recorded (the hash of the last row it removed). Every other row links to the hash of the row
+    before it."""
+    return prev_hash == GENESIS or (anchor_hash is not None and prev_hash == anchor_hash)
+
+
+def prune_details(first_id: int, last_id: int, rows: int, anchor_hash: str | None) -> dict[str, Any]:
+    """What an ``audit.pruned`` row records: the id range removed, how many rows, and the anchor."""
+    return {"first_id": first_id, "last_id": last_id, "rows": rows, "anchor_hash": anchor_hash}
+
+
+def prune_anchor(details: Mapping[str, Any] | None) -> str | None:
+    """The anchor an ``audit.pruned`` row recorded (None for details without one)."""
+    return str(details["anchor_hash"]) if details and "anchor_hash" in details else None
+
+
+def pruned_rows(details: Mapping[str, Any] | None) -> int:
+    """How many rows an ``audit.pruned`` row says it removed."""
+    return int((details or {}).get("rows", 0))
+
+
 def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
     """RFC 2104's inner and outer keys (the key, hashed when longer than a block, padded and xored with
     ipad and opad), so code with only sha256 (the claim statement in PostgreSQL, the columnar verifier) can
@@ -120,5 +164,6 @@ def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
     return bytes(b ^ 0x36 for b in padded), bytes(b ^ 0x5C for b in padded)
 
 
-__all__ = ["FORMAT_VERSION", "GENESIS", "MASK", "AuditAction", "canonical", "clean_details", "digest", "hmac_pads",
-           "timestamp"]
+__all__ = ["CANONICAL_FIELDS", "CHECKPOINT_FORMAT", "FORMAT_VERSION", "GENESIS", "MASK", "ROW_FIELDS", "AuditAction",
+           "canonical", "clean_details", "content_ok", "digest", "hmac_pads", "prune_anchor", "prune_details",
+           "pruned_rows", "starts_chain", "timestamp"]

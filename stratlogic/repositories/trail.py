@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select
 from stratlogic.config import Settings
 from stratlogic.db.session import UnitOfWork
 from stratlogic.models import AuditLog, AuditPruneWindow
-from stratlogic.models.audit_rules import AuditAction
+from stratlogic.models.audit_rules import ROW_FIELDS, AuditAction, prune_details
 from stratlogic.repositories import _trail
 from stratlogic.repositories._trail import AuditEntry
 
@@ -31,9 +31,8 @@ if TYPE_CHECKING:
 #: One row as the chain hashes it, in column order: id, occurred_at, actor_id, action, resource_type,
 #: resource_id, ip_address, user_agent, details, prev_hash, hash.
 Row = tuple[int, Any, int | None, str, str, str | None, str | None, str | None, Any, str, str]
-#: The columns of ``Row``, in order.
-ROW_COLUMNS = ("id", "occurred_at", "actor_id", "action", "resource_type", "resource_id", "ip_address",
-               "user_agent", "details", "prev_hash", "hash")
+#: The columns of ``Row``, in order (``audit_rules.ROW_FIELDS``).
+ROW_COLUMNS = ROW_FIELDS
 #: Rows fetched per round trip when streaming a range (flat memory over millions of rows).
 STREAM_ROWS = 20_000
 _TAIL = select(AuditLog.id, AuditLog.hash).order_by(AuditLog.id.desc()).limit(1)
@@ -167,8 +166,7 @@ class AuditTrail:
         session.flush()
         session.execute(delete(AuditLog).where(AuditLog.id <= last))
         session.execute(delete(AuditPruneWindow))
-        self.record(AuditAction.AUDIT_PRUNED, "audit", None,
-                    {"first_id": first, "last_id": last, "rows": rows, "anchor_hash": anchor_hash})
+        self.record(AuditAction.AUDIT_PRUNED, "audit", None, prune_details(first, last, rows, anchor_hash))
         return Pruned(rows, first, last, anchor_hash)
 
 

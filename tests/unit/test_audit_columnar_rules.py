@@ -247,3 +247,37 @@ def test_the_cyclic_collector_is_paused_only_while_batches_are_checked() -> None
         assert not gc.isenabled()  # left as the caller had it
     finally:
         gc.enable()
+
+
+# --- the chain's rules, stated once in audit_rules ------------------------------------------------------
+
+def test_the_canonical_form_takes_the_fields_in_the_order_the_rules_state() -> None:
+    import inspect
+
+    from stratlogic.models.audit_rules import CANONICAL_FIELDS, ROW_FIELDS
+
+    assert tuple(inspect.signature(canonical).parameters) == CANONICAL_FIELDS
+    assert ("id", *CANONICAL_FIELDS, "prev_hash", "hash") == ROW_FIELDS
+    assert _columnar._STRINGS == ("action", "resource_type", "resource_id", "ip_address", "user_agent")
+
+
+def test_the_first_row_links_to_genesis_or_the_newest_prune_anchor_only() -> None:
+    from stratlogic.models.audit_rules import prune_anchor, prune_details, pruned_rows, starts_chain
+
+    anchor = "ab" * 32
+    assert starts_chain(GENESIS, None) and starts_chain(GENESIS, anchor) and starts_chain(anchor, anchor)
+    assert not starts_chain(anchor, None) and not starts_chain("cd" * 32, anchor) and not starts_chain(None, None)
+    details = prune_details(1, 9, 9, anchor)
+    assert (prune_anchor(details), pruned_rows(details)) == (anchor, 9)
+    assert (prune_anchor({}), prune_anchor(None), pruned_rows(None)) == (None, None, 0)
+
+
+def test_content_ok_is_the_digest_rule_and_a_row_no_writer_could_make_is_a_mismatch() -> None:
+    from stratlogic.models.audit_rules import content_ok
+
+    fields: list[Any] = ["2026-11-25T08:30:00.000000Z", 3, "job.updated", "job", "7", None, None, {"n": 1}]
+    good = digest(GENESIS, canonical(*fields), b"k")
+    assert content_ok(GENESIS, good, b"k", *fields)
+    assert not content_ok(GENESIS, good, None, *fields)  # keyed hash, checked without the key
+    assert not content_ok(GENESIS, good, b"k", *fields[:-1], {"n": 2})
+    assert not content_ok(GENESIS, good, b"k", *fields[:-1], {"n": 2**70})  # orjson refuses it: no error
