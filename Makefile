@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 LAB_STAMP := $(VENV)/.installed-lab
 
-.PHONY: demo test lint typecheck lab schema-docs clean
+.PHONY: demo test soak lint typecheck lab schema-docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ demo: $(STAMP)
 test: $(DEV_STAMP)
 	$(BIN)/ruff check stratlogic tests migrations benchmarks
 	$(BIN)/pytest -n 2 --durations=25
+
+## soak: 8 worker processes for SOAK_SECONDS (default 120) on PostgreSQL while backends are killed; prints
+## the counts (make soak SOAK_SECONDS=30 for a short one)
+soak: $(DEV_STAMP)
+	SOAK_SECONDS=$(or $(SOAK_SECONDS),120) $(BIN)/pytest -m soak -s -p no:cacheprovider tests/soak
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
