@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
+from stratlogic.cli._common import actor as cli_actor
 from stratlogic.cli._common import cli_errors, database, err, out, settings
-
-if TYPE_CHECKING:
-    from stratlogic.db.actor import Actor
 
 app = typer.Typer(help="Export audit rows, jobs or artifacts (Parquet, CSV, XLSX) with a sidecar.",
                   no_args_is_help=True)
@@ -36,7 +34,7 @@ def _run(kind: str, out_path: str, fmt: str, since: str, until: str, tz: str, pa
         from stratlogic.services import analytics  # pyarrow and the drivers: only this command pays
 
         with _progress(kind) as progress:
-            result = analytics.export(database(), kind, out_path, actor=_actor(), fmt=fmt,  # type: ignore[arg-type]
+            result = analytics.export(database(), kind, out_path, actor=cli_actor(), fmt=fmt,  # type: ignore[arg-type]
                                       since=since, until=until, tz=tz, partition=partition,  # type: ignore[arg-type]
                                       filters={k: v for k, v in filters.items() if v}, force=force, csv_raw=csv_raw,
                                       store_settings=settings(), progress=progress, compression=compression)
@@ -53,13 +51,6 @@ def _run(kind: str, out_path: str, fmt: str, since: str, until: str, tz: str, pa
     if result.empty:
         err.print("note: the window holds no rows; " + (
             "the file has the header/schema only" if result.files else "only the sidecar was written"), markup=False)
-
-
-def _actor() -> Actor:
-    """The CLI's actor: nobody authenticated, the OS user and host recorded as the origin."""
-    from stratlogic.db.actor import Actor, Origin
-
-    return Actor(origin=Origin.of_this_process("cli"))
 
 
 @contextmanager

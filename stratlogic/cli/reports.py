@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from stratlogic.cli._common import cli_errors, database, err, out, settings
+from stratlogic.cli._common import actor, cli_errors, database, err, out, settings
 from stratlogic.cli._output import AsCsv, AsJson, emit, output_format
-
-if TYPE_CHECKING:
-    from stratlogic.db.actor import Actor
 
 app = typer.Typer(help="Report notebooks: list, parameters, scheduled runs (papermill), verify a run.",
                   no_args_is_help=True)
@@ -25,13 +22,6 @@ def _folder(notebooks: Path | None) -> Path:
 
     settings()  # logging configured, settings checked
     return notebooks_folder(notebooks)
-
-
-def _actor() -> Actor:
-    """The CLI's actor: nobody authenticated, the OS user and host recorded as the origin."""
-    from stratlogic.db.actor import Actor, Origin
-
-    return Actor(origin=Origin.of_this_process("cli"))
 
 
 def _refuse(message: str) -> NoReturn:
@@ -52,7 +42,7 @@ def list_reports(notebooks: NotebooksOption = None, as_json: AsJson = False, as_
 
     with cli_errors():
         fmt = output_format(as_json, as_csv)
-        found = service.list_reports(_folder(notebooks), actor=_actor())
+        found = service.list_reports(_folder(notebooks), actor=actor())
     if fmt == "table":
         shown = [{"notebook": r.name, "runs by default": "yes" if r.runs_by_default else "no (changes data: --only)",
                   "parameters": ", ".join(r.parameters)} for r in found]
@@ -73,7 +63,7 @@ def params(name: Annotated[str, typer.Argument(help="Notebook name, e.g. 05_audi
 
     with cli_errors():
         fmt = output_format(as_json, as_csv)
-        spec = service.params(name, _folder(notebooks), actor=_actor())
+        spec = service.params(name, _folder(notebooks), actor=actor())
     rows = [{"parameter": p.name, "type": p.type_text,
              "default": repr(p.default) if fmt == "table" else _plain(p.default), "description": p.description}
             for p in spec.params]
@@ -126,7 +116,7 @@ def run(
     with cli_errors():
         values = _pairs(param or [])
         try:
-            result = service.run(database(), _folder(notebooks), out_dir, actor=_actor(), only=only or [],
+            result = service.run(database(), _folder(notebooks), out_dir, actor=actor(), only=only or [],
                                  values=values, params_file=params_file, timeout=timeout, keep=keep)
         except service.ParameterError as exc:
             _refuse(str(exc))
@@ -151,7 +141,7 @@ def verify(folder: Annotated[Path, typer.Argument(help="A run folder (OUT/<run i
     from stratlogic.services import reports as service
 
     with cli_errors():
-        result = service.verify(database(), folder, actor=_actor())
+        result = service.verify(database(), folder, actor=actor())
     (out if result.ok else err).print(escape(result.message))
     if not result.ok:
         raise typer.Exit(1)
