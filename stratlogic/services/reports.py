@@ -40,9 +40,14 @@ def notebooks_folder(given: Path | None = None) -> Path:
 
 @entry("reports.list", writes=False)
 def list_reports(folder: Path, *, actor: Actor) -> list[ReportInfo]:
-    """Every notebook in ``folder`` (sorted) with its parameters; the data-changing ones run only when named."""
+    """Every notebook in ``folder`` (sorted) with its parameters; the data-changing ones run only when named.
+
+    A folder that does not exist is refused naming it (a mistyped ``--notebooks`` listed nothing, silently).
+    """
     from stratlogic.reports.run import DATA_CHANGING, report_names
 
+    if not folder.is_dir():
+        raise ParameterError(f"notebooks folder {str(folder)!r} does not exist or is not a folder")
     with as_actor(actor):
         return [ReportInfo(name, name not in DATA_CHANGING, tuple(load_spec(name, folder).names))
                 for name in report_names(folder)]

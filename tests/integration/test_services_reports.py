@@ -32,6 +32,13 @@ def test_list_names_every_notebook_and_which_change_data() -> None:
     assert tiny.parameters == TINY
 
 
+def test_a_missing_notebooks_folder_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "notebook"
+    with pytest.raises(service.ParameterError, match=f"notebooks folder '{missing}' does not exist"):
+        service.list_reports(missing, actor=SYSTEM)
+    assert service.list_reports(tmp_path, actor=SYSTEM) == []  # a folder without notebooks lists none
+
+
 def test_params_and_an_unknown_notebook() -> None:
     spec = service.params("10_tiny", FIXTURES, actor=SYSTEM)
     assert tuple(spec.names) == TINY and spec.get("limit").default == 5
