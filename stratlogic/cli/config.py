@@ -44,7 +44,9 @@ def list_(as_json: AsJson = False, as_csv: AsCsv = False) -> None:
         entries = config.list_entries(database(), actor=_actor())
     rows = [{"key": e.key, "value": e.value, "type": e.type_name, "default": e.is_default, "secret": e.is_secret,
              "description": e.description, "read_by": e.read_by} for e in entries]
-    emit(rows, fmt=fmt, columns=_COLUMNS, headers=("key", "value", "type", "default?", "description", "read by"))
+    if fmt == "table":  # a person reads "set" or "default", and text values without JSON quotes
+        rows = [{**row, "default": "default" if row["default"] else "set"} for row in rows]
+    emit(rows, fmt=fmt, columns=_COLUMNS, headers=("key", "value", "type", "set?", "description", "read by"))
 
 
 @app.command()
