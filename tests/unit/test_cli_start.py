@@ -175,3 +175,15 @@ def test_a_command_disposes_its_database_and_records_the_cli_origin(settings: Se
     details = rows[-1]["details"]
     details = json.loads(details) if isinstance(details, str) else details
     assert set(details["cli"]) == {"os_user", "host"}, details
+
+
+def test_a_subcommand_help_does_not_build_typer_validators() -> None:
+    """A flag not given is False, not None, at every group level (cli.QuickGroup): no pydantic for ``--help``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATLOGIC_")}
+    script = ("import sys\nfrom typer.testing import CliRunner\nfrom stratlogic.cli import app\n"
+              "result = CliRunner().invoke(app, ['jobs', 'list', '--help'])\n"
+              "print(result.exit_code, 'pydantic' in sys.modules, 'typer._adapters' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0", "False", "False"]
