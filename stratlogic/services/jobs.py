@@ -40,6 +40,8 @@ Labels = Mapping[str, str] | None
 #: An age as ``cleanup`` reads it: a whole number and a unit, no sign (``90d``: that long ago).
 _AGE = re.compile(r"^(\d{1,7})([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+#: How ``retry`` names the ways to choose jobs when none was given (a caller's ``labels`` rename them).
+_RETRY_CHOICES = {"id__in": "ids", "error_type": "error_type", "kind": "kind", "all_failed": "all_failed=True"}
 
 
 @dataclass(frozen=True)
@@ -167,8 +169,9 @@ def retry(database: Database, filters: Mapping[str, Any] | None = None, *, actor
     if ids:
         wanted["id__in"] = list(ids)
     if not wanted and not all_failed:
-        names = [_label(labels, name) for name in ("id__in", "error_type", "kind", "all_failed")]
-        raise ValidationError(f"say which failed jobs to retry: {', '.join(names[:-1])}, or {names[-1]}")
+        names = {**_RETRY_CHOICES, **(labels or {})}
+        raise ValidationError(f"say which failed jobs to retry: {names['id__in']}, {names['error_type']}, "
+                              f"{names['kind']}, or {names['all_failed']}")
     with unit(database, actor) as uow:
         jobs = JobRepository(uow)
         for named in ids or []:

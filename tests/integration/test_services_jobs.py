@@ -91,8 +91,8 @@ def test_a_retry_must_say_which_jobs_in_the_callers_words(db: Database) -> None:
     with pytest.raises(ValidationError) as cli:
         service.retry(db, actor=actor, labels=FLAGS)
     assert str(cli.value) == "say which failed jobs to retry: --id, --error-type, --kind, or --all-failed"
-    with pytest.raises(ValidationError, match="say which failed jobs to retry: id__in, error_type, kind, or "
-                                              "all_failed"):
+    with pytest.raises(ValidationError, match="say which failed jobs to retry: ids, error_type, kind, or "
+                                              "all_failed=True"):
         service.retry(db, actor=actor)
     assert service.retry(db, actor=actor, all_failed=True) == [failed]
 
