@@ -11,6 +11,7 @@ PostgreSQL, ``executemany`` on SQLite) with the secondary indexes and keys rebui
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,7 +20,7 @@ import pyarrow as pa
 from sqlalchemy import JSON, BigInteger, Boolean, Connection, Integer, String, Table, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from stratlogic.db import Database, UnitOfWork
+from stratlogic.db import Database, UnitOfWork, arrow
 from stratlogic.errors import DatabaseError
 from stratlogic.models import AuditLog, Base, SystemConfig, UTCDateTime
 from stratlogic.models.audit_rules import AuditAction
@@ -186,9 +187,60 @@ def sqlite_snapshot(db: Database) -> Iterator[tuple[UnitOfWork, SnapshotFacts]]:
         yield uow, _facts(uow.connection)
 
 
-def sqlite_cursor(uow: UnitOfWork, spec: TableSpec) -> Any:
-    """A DBAPI cursor over the whole table in key order, inside the unit's read transaction."""
-    return uow.connection.exec_driver_sql(select_sql(spec, "sqlite")).cursor
+def sqlite_batches(uow: UnitOfWork, spec: TableSpec) -> Iterator[pa.RecordBatch]:
+    """The whole table in key order as batches of the table's schema, inside the unit's read transaction.
+
+    Rows of tuples go straight into an Arrow struct (one call per batch); SQLite's stored forms are typed
+    after: UTC text to timestamps, 0/1 to booleans.
+    """
+    raw = pa.struct([pa.field(c.name, _SQLITE_RAW.get(c.kind, c.arrow)) for c in spec.columns])
+    cursor = uow.connection.exec_driver_sql(select_sql(spec, "sqlite")).cursor
+    try:
+        while rows := cursor.fetchmany(SQLITE_ROWS):
+            batch = pa.RecordBatch.from_struct_array(pa.array(rows, type=raw))
+            yield pa.RecordBatch.from_arrays([_typed(c, a) for c, a in zip(spec.columns, batch.columns, strict=True)],
+                                             schema=spec.schema)
+    finally:
+        cursor.close()
+
+
+#: Rows per batch read from SQLite.
+SQLITE_ROWS = 50_000
+_SQLITE_RAW = {"time": pa.string(), "bool": pa.int64(), "int32": pa.int64()}
+_SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
+#: Size of the Arrow batches the PostgreSQL driver returns (each becomes a Parquet row group).
+BATCH_BYTES = 4 * 2**20
+
+
+def _typed(column: ColumnSpec, array: pa.Array) -> pa.Array:
+    if column.kind == "time" and array.type == pa.string():
+        return array.cast(pa.timestamp("us")).cast(UTC_US)  # stored as naive UTC text
+    return array.cast(column.arrow)
+
+
+def pg_batches(db: Database, snapshot: str, spec: TableSpec) -> Iterator[pa.RecordBatch]:
+    """The whole table in key order, read by an ADBC connection that adopts ``snapshot`` (binary COPY, decoded
+    on a reader thread), as batches of the table's schema."""
+    if not _SNAPSHOT_ID.match(snapshot):  # SET TRANSACTION SNAPSHOT takes no parameter: check what is pasted
+        raise DatabaseError(f"unexpected snapshot id {snapshot!r} from pg_export_snapshot()")
+
+    def adopt(connection: Any) -> None:
+        connection.set_autocommit(True)
+        arrow.run(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        arrow.run(connection, f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+
+    batches = arrow.stream(db, select_sql(spec, "postgresql"), session=_PG_SESSION, prepare=adopt,
+                           batch_bytes=BATCH_BYTES, read_ahead=1, thread_name=f"backup-{spec.name}")
+    try:
+        for batch in batches:
+            yield pa.RecordBatch.from_arrays([_typed(c, a) for c, a in zip(spec.columns, batch.columns, strict=True)],
+                                             schema=spec.schema)
+    finally:
+        batches.close()
+
+
+#: No JIT (its compile time is wasted on a streaming plan), no parallel workers (the writer needs the core).
+_PG_SESSION = ("SET jit = off", "SET max_parallel_workers_per_gather = 0")
 
 
 # --- restore targets ---------------------------------------------------------------------------------------
@@ -279,7 +331,7 @@ def loading(db: Database, tables: Sequence[TableSpec]) -> Iterator[Loader]:
                 loader = Loader(uow, writer)
                 yield loader
                 writer.close()  # every row in before the indexes are rebuilt
-            writer.finish()
+            _reset_sequences(uow, tables)
     except (SQLAlchemyError, DBAPIError) as exc:
         raise DatabaseError(f"the database refused the backup's rows: {_first_line(exc)}; the load was rolled "
                             "back") from exc
@@ -288,6 +340,23 @@ def loading(db: Database, tables: Sequence[TableSpec]) -> Iterator[Loader]:
             raise DatabaseError(f"the database refused the backup's rows: {_first_line(exc)}; the load was "
                                 "rolled back") from exc
         raise
+
+
+def _reset_sequences(uow: UnitOfWork, tables: Sequence[TableSpec]) -> None:
+    """Move each identity sequence past the highest id loaded (PostgreSQL; SQLite's rowid needs nothing).
+
+    Unlike the seed's ``BulkWriter.finish`` no ANALYZE: as after ``pg_restore``, autovacuum gathers the
+    statistics (or run ``ANALYZE``).
+    """
+    if uow.dialect != "postgresql":
+        return
+    for spec in tables:
+        table = Base.metadata.tables[spec.name]
+        if spec.key == ("id",) and table.c.id.identity is not None:
+            sequence = func.pg_get_serial_sequence(spec.name, "id")
+            highest = select(func.max(table.c.id)).scalar_subquery()
+            # an empty table: is_called false, so the next id is 1
+            uow.connection.execute(select(func.setval(sequence, func.coalesce(highest, 1), highest.is_not(None))))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -321,5 +390,6 @@ def record_backup(db: Database, action: AuditAction, details: dict[str, Any]) ->
 
 
 __all__ = ["INSTALLATION_KEY", "TRANSIENT", "UTC_US", "ColumnSpec", "Kind", "Loader", "SnapshotFacts", "TableSpec",
-           "TargetState", "backed_up", "drop_schema", "loading", "pg_snapshot", "record_backup", "record_restore",
-           "revision_of", "select_sql", "spec_of", "specs", "sqlite_cursor", "sqlite_snapshot", "target_state"]
+           "TargetState", "backed_up", "drop_schema", "loading", "pg_batches", "pg_snapshot", "record_backup",
+           "record_restore", "revision_of", "select_sql", "spec_of", "specs", "sqlite_batches", "sqlite_snapshot",
+           "target_state"]

@@ -205,6 +205,12 @@ def read_batches(target: Target) -> Iterator[pa.RecordBatch]:
             yield from table.to_batches()
 
 
+def row_count(target: Target) -> int:
+    """Rows in a table file, from its Parquet footer."""
+    with storage_errors(target, "read"), target.fs.open_input_file(target.path) as handle:
+        return int(pq.ParquetFile(handle).metadata.num_rows)
+
+
 def read_manifest(where: Target) -> tuple[Manifest, str]:
     """The manifest of a backup and the sha256 of its bytes; a folder without one is refused."""
     target = where.child(MANIFEST)
@@ -224,5 +230,5 @@ def write_bytes(target: Target, data: bytes) -> None:
 
 
 __all__ = ["FORMAT", "MANIFEST", "Manifest", "TableEntry", "TableWriter", "Target", "exists_file", "file_digest",
-           "is_empty", "location", "prepare", "publish", "read_batches", "read_manifest", "remove", "staging",
-           "write_bytes"]
+           "is_empty", "location", "prepare", "publish", "read_batches", "read_manifest", "remove", "row_count",
+           "staging", "write_bytes"]
