@@ -31,7 +31,7 @@ ADMIN = os.environ.get("STRATLOGIC_BENCH_PG", "postgresql://postgres@127.0.0.1:5
 BASE = ADMIN.rsplit("/", 1)[0]
 PY = sys.executable
 CLI = str(Path(PY).parent / "stratlogic")
-ARGS = dict(a.removeprefix("--").split("=", 1) if "=" in a else (a.removeprefix("--"), "1") for a in sys.argv[1:])
+ARGS = {a.removeprefix("--").partition("=")[0]: a.partition("=")[2] or "1" for a in sys.argv[1:]}
 
 RUN = """
 import json, sys, time
@@ -54,7 +54,7 @@ database.dispose()
 
 def admin(sql: str) -> None:
     with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql.encode())
 
 
 def fresh(name: str) -> str:
