@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stratlogic.cli._common import NEGATIVE_VALUES, cli_errors, database, err, out, parse_duration
+from stratlogic.cli._common import NEGATIVE_VALUES, actor, cli_errors, database, err, out, parse_duration
 from stratlogic.cli._output import AsCsv, AsJson, emit, output_format
 from stratlogic.errors import ValidationError
 
 if TYPE_CHECKING:
-    from stratlogic.db.actor import Actor
-    from stratlogic.storage.reconcile import ReconcileReport
+    from stratlogic.services.artifacts import ReconcileReport
 
 app = typer.Typer(help="Store, fetch, list and share artifacts; reconcile rows with stored objects.",
                   no_args_is_help=True)
@@ -29,13 +28,6 @@ app = typer.Typer(help="Store, fetch, list and share artifacts; reconcile rows w
 _FLAGS = {"job_id": "--job", "content_type": "--type", "target": "--out", "expires": "--expires"}
 _COLUMNS = ["id", "job_id", "filename", "content_type", "size_bytes", "short_sha256", "created"]
 _HEADERS = ["id", "job", "filename", "type", "bytes", "sha256", "created (UTC)"]
-
-
-def _actor() -> Actor:
-    """The CLI's actor: nobody authenticated, the OS user and host recorded as the origin."""
-    from stratlogic.db.actor import Actor, Origin
-
-    return Actor(origin=Origin.of_this_process("cli"))
 
 
 def _metadata(pairs: list[str] | None) -> dict[str, Any]:
@@ -67,7 +59,7 @@ def put(
     from stratlogic.services import artifacts as service
 
     with cli_errors():
-        stored = service.put(database(), job_id, path, path.name if name is None else name, actor=_actor(),
+        stored = service.put(database(), job_id, path, path.name if name is None else name, actor=actor(),
                              content_type=content_type, metadata=_metadata(meta))
     out.print(json.dumps(service.artifact_row(stored)), markup=False)
     err.print(f"stored as artifact {stored.id}" if stored.created else
@@ -90,13 +82,13 @@ def get(
 
     with cli_errors():
         if out_path == "-":
-            with service.open_reader(database(), artifact_id, actor=_actor()) as reader:
+            with service.open_reader(database(), artifact_id, actor=actor()) as reader:
                 for chunk in reader.iter_chunks(service.CHUNK):
                     sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
             return
         written = service.download(database(), artifact_id, Path.cwd() if out_path is None else out_path,
-                                   actor=_actor(), labels=_FLAGS)
+                                   actor=actor(), labels=_FLAGS)
     err.print(f"wrote {written} (sha256 verified)", markup=False)
 
 
@@ -118,7 +110,7 @@ def list_(
     with cli_errors():
         fmt = output_format(as_json, as_csv)
         filters = {k: v for k, v in {"job_id": job, "content_type": content_type}.items() if v is not None}
-        page = service.list_artifacts(database(), filters, actor=_actor(), limit=limit, cursor=cursor,
+        page = service.list_artifacts(database(), filters, actor=actor(), limit=limit, cursor=cursor,
                                       labels=_FLAGS)
     rows = page.rows if fmt != "table" else [
         {**row, "short_sha256": row["sha256"][:12], "created": row["created_at"][:19]} for row in page.rows]
@@ -141,7 +133,7 @@ def url(
 
     with cli_errors():
         lasting = parse_duration(expires, "--expires", longest=service.MAX_EXPIRY)
-        link = service.url(database(), artifact_id, actor=_actor(), expires=lasting, labels=_FLAGS)
+        link = service.url(database(), artifact_id, actor=actor(), expires=lasting, labels=_FLAGS)
     out.print(link, markup=False, soft_wrap=True)
 
 
@@ -154,7 +146,7 @@ def remove(artifact_id: Annotated[int, typer.Argument(help="The artifact's id.")
     from stratlogic.services import artifacts as service
 
     with cli_errors():
-        gone = service.delete(database(), artifact_id, actor=_actor())
+        gone = service.delete(database(), artifact_id, actor=actor())
     err.print(f"deleted artifact {gone.id} ({gone.filename}, {gone.size_bytes} bytes) and its object", markup=False)
 
 
@@ -178,7 +170,7 @@ def reconcile_(
 
     with cli_errors():
         waited = parse_duration(grace, "--grace", shortest=timedelta(0))
-        report = service.reconcile(database(), actor=_actor(), fix=fix, dry_run=dry_run, checksums=not quick,
+        report = service.reconcile(database(), actor=actor(), fix=fix, dry_run=dry_run, checksums=not quick,
                                    grace=waited)
     _print_report(report, as_json)
     if not report.ok:

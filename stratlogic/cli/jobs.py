@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from stratlogic.cli._common import (
     NEGATIVE_VALUES,
+    actor,
     cli_errors,
     database,
     err,
@@ -25,9 +26,6 @@ from stratlogic.cli._common import (
 from stratlogic.cli._output import AsCsv, AsJson, emit, output_format
 from stratlogic.errors import ValidationError
 
-if TYPE_CHECKING:
-    from stratlogic.db.actor import Actor
-
 app = typer.Typer(help="List, inspect and steer scraping jobs.", no_args_is_help=True)
 #: How the commands' flags name the filters and parameters they pass, for the service's errors.
 _FLAGS = {"status__in": "--status", "kind": "--kind", "owner_id": "--owner", "id__in": "--id",
@@ -36,13 +34,6 @@ _FLAGS = {"status__in": "--status", "kind": "--kind", "owner_id": "--owner", "id
           "batch_size": "--batch-size"}
 _COLUMNS = ["id", "name", "kind", "status", "priority", "attempts", "shown_progress", "created"]
 _HEADERS = ["id", "name", "kind", "status", "prio", "attempts", "progress", "created (UTC)"]
-
-
-def _actor() -> Actor:
-    """The CLI's actor: nobody authenticated, the OS user and host recorded as the origin."""
-    from stratlogic.db.actor import Actor, Origin
-
-    return Actor(origin=Origin.of_this_process("cli"))
 
 
 def _shown(row: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +68,7 @@ def list_(
         start, end = parse_range(since, until)
         filters = given(status__in=lowered(status), kind=kind, owner_id=owner, created_at__gte=start,
                         created_at__lt=end)
-        page = service.list_jobs(database(), filters, actor=_actor(), limit=limit, cursor=cursor, labels=_FLAGS)
+        page = service.list_jobs(database(), filters, actor=actor(), limit=limit, cursor=cursor, labels=_FLAGS)
     rows = page.rows if fmt != "table" else [_shown(row) for row in page.rows]
     emit(rows, fmt=fmt, columns=_COLUMNS, headers=_HEADERS, empty="no jobs match")
     if page.next_cursor:
@@ -94,7 +85,7 @@ def show(job_id: Annotated[int, typer.Argument(help="The job's id.")],
     from stratlogic.services import jobs as service
 
     with cli_errors():
-        row = service.show(database(), job_id, actor=_actor())
+        row = service.show(database(), job_id, actor=actor())
     if as_json:
         out.print(json.dumps(row, indent=2), markup=False)
         return
@@ -114,7 +105,7 @@ def cancel(job_id: Annotated[int, typer.Argument(help="The job's id.")]) -> None
     from stratlogic.services import jobs as service
 
     with cli_errors():
-        service.cancel(database(), job_id, actor=_actor())
+        service.cancel(database(), job_id, actor=actor())
     err.print(f"job {job_id} cancelled")
 
 
@@ -133,7 +124,7 @@ def retry(
     from stratlogic.services import jobs as service
 
     with cli_errors():
-        ids = service.retry(database(), given(error_type=error_type, kind=kind), actor=_actor(), ids=job_id,
+        ids = service.retry(database(), given(error_type=error_type, kind=kind), actor=actor(), ids=job_id,
                             all_failed=all_failed, extra_attempts=extra_attempts, labels=_FLAGS)
     err.print(f"re-queued {len(ids)} job(s)" + (f": {', '.join(map(str, ids[:20]))}" if ids else ""))
 
@@ -147,7 +138,7 @@ def recover_stale() -> None:
     from stratlogic.services import jobs as service
 
     with cli_errors():
-        result = service.recover_stale(database(), actor=_actor())
+        result = service.recover_stale(database(), actor=actor())
     err.print(f"re-queued {len(result.requeued)}, failed {len(result.failed)} (attempts spent)")
 
 
@@ -169,14 +160,14 @@ def cleanup(
 
     with cli_errors():
         cut = service.cleanup_cut(older_than, labels=_FLAGS)  # once: the preview and the deletion agree
-        db, actor, statuses = database(), _actor(), lowered(status)
-        preview = service.cleanup(db, cut, actor=actor, statuses=statuses, dry_run=True, labels=_FLAGS)
+        db, who, statuses = database(), actor(), lowered(status)
+        preview = service.cleanup(db, cut, actor=who, statuses=statuses, dry_run=True, labels=_FLAGS)
         err.print(f"{preview.total} job(s) finished before {cut.isoformat()}: {json.dumps(preview.by_status)}")
         if dry_run or not preview.total:
             return
         if not yes and not (sys.stdin.isatty() and typer.confirm("delete them?")):
             raise ValidationError("not confirmed: pass --yes to delete without a prompt")
-        report = service.cleanup(db, cut, actor=actor, statuses=statuses, dry_run=False, batch_size=batch_size,
+        report = service.cleanup(db, cut, actor=who, statuses=statuses, dry_run=False, batch_size=batch_size,
                                  labels=_FLAGS)
     err.print(f"deleted {report.total} job(s) in {report.batches} batch(es): {json.dumps(report.by_status)}")
 

@@ -31,13 +31,13 @@ from stratlogic.services._base import entry, unit
 from stratlogic.storage import artifacts as engine
 from stratlogic.storage.artifacts import Source, StoredArtifact
 from stratlogic.storage.base import CHUNK
+from stratlogic.storage.reconcile import ReconcileReport
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from stratlogic.storage._streams import VerifyingReader
     from stratlogic.storage.base import ArtifactStore
-    from stratlogic.storage.reconcile import ReconcileReport
 
 Labels = Mapping[str, str] | None
 #: The longest a presigned URL may work (S3's limit, which the local store checks too).
@@ -197,7 +197,7 @@ def reconcile(database: Database, *, actor: Actor, store: ArtifactStore | None =
               grace: timedelta = timedelta(hours=1)) -> ReconcileReport:
     """Compare artifact rows with the store's objects both ways; with ``fix`` repair what is safe (with
     ``dry_run``, only say what would be done). A store of another database is refused, naming both."""
-    from stratlogic.storage.reconcile import reconcile as compare
+    from stratlogic.storage.reconcile import reconcile as compare  # the name is this function's
 
     with as_actor(actor):
         return compare(database, _store(database, store), fix=fix, dry_run=dry_run, checksums=checksums,
@@ -228,6 +228,6 @@ def find_by_metadata(database: Database, key: str, value: Any, *, actor: Actor,
         return ArtifactRepository(uow).find_by_metadata(key, value, limit=limit)
 
 
-__all__ = ["CHUNK", "MAX_EXPIRY", "ArtifactPage", "artifact_row", "count", "delete", "download", "find",
-           "find_by_metadata", "frame", "get", "list_artifacts", "metadata", "open_reader", "put", "reconcile",
-           "set_metadata", "url"]
+__all__ = ["CHUNK", "MAX_EXPIRY", "ArtifactPage", "ReconcileReport", "artifact_row", "count", "delete", "download",
+           "find", "find_by_metadata", "frame", "get", "list_artifacts", "metadata", "open_reader", "put",
+           "reconcile", "set_metadata", "url"]
