@@ -27,9 +27,9 @@ if TYPE_CHECKING:  # settings and databases load pydantic and SQLAlchemy: import
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 state = {"debug": False}
-#: The Databases of the running command, by the settings that built them (one per process in a real run;
-#: an in-process test invocation with another environment gets its own). Disposed when the command ends.
-_databases: dict[str, Database] = {}
+#: The Databases of the running command with the settings that built them (one per process in a real run;
+#: an in-process test invocation with other settings gets its own). Disposed when the command ends.
+_databases: list[tuple[Settings, Database]] = []
 #: The root command's context while it runs: the CLI actor is entered on it when a Database is first needed.
 _command: list[typer.Context] = []
 
@@ -102,15 +102,16 @@ def database() -> Database:
     nothing of this is imported for ``--help``.
     """
     loaded = settings()
-    key = loaded.model_dump_json()
-    found = _databases.get(key)
-    if found is None:
-        from stratlogic.db import Database
-        from stratlogic.db.actor import as_actor
+    for built_with, found in _databases:
+        if built_with == loaded:  # every field compared, secrets included (SecretStr compares its value)
+            return found
+    from stratlogic.db import Database
+    from stratlogic.db.actor import as_actor
 
-        if not _databases and _command:
-            _command[0].with_resource(as_actor(actor()))
-        found = _databases[key] = Database.from_settings(loaded)
+    if not _databases and _command:
+        _command[0].with_resource(as_actor(actor()))
+    found = Database.from_settings(loaded)
+    _databases.append((loaded, found))
     return found
 
 
@@ -118,7 +119,7 @@ def close() -> None:
     """Dispose every Database the command opened (its pooled connections) and forget them."""
     _command.clear()
     while _databases:
-        _, opened = _databases.popitem()
+        _, opened = _databases.pop()
         opened.dispose()
 
 

@@ -159,6 +159,18 @@ def test_database_is_built_once_per_settings_and_disposed_on_close(monkeypatch: 
     assert _common.database() is not first  # closed: the next command builds its own
 
 
+@pytest.mark.usefixtures("clean")
+def test_settings_differing_only_in_a_secret_get_their_own_database(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    _use(monkeypatch, tmp_path)
+    monkeypatch.setenv("STRATLOGIC_AUDIT_KEY", "first-audit-key-0123456789abcdef")
+    get_settings.cache_clear()
+    first = _common.database()
+    monkeypatch.setenv("STRATLOGIC_AUDIT_KEY", "other-audit-key-0123456789abcdef")
+    get_settings.cache_clear()
+    assert _common.database() is not first  # a masked dump of both settings reads the same
+
+
 @pytest.mark.sqlite
 @pytest.mark.parametrize("backend", ["sqlite"])
 @pytest.mark.usefixtures("clean")
@@ -167,7 +179,7 @@ def test_a_command_disposes_its_database_and_records_the_cli_origin(settings: Se
            "STRATLOGIC_ARTIFACT_STORE": settings.artifact_store}
     result = invoke(env, "config", "set", "scraper.user_agent", "probe/1.0")
     assert result.exit_code == 0, result.output
-    assert _common._databases == {}, "the command's Database outlived it"
+    assert _common._databases == [], "the command's Database outlived it"
     shown = invoke(env, "audit", "list", "--action", "config.set", "--json")
     assert shown.exit_code == 0, shown.output
     rows = [json.loads(line) for line in shown.stdout.splitlines() if line.strip()]
