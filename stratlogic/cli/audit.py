@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from stratlogic.cli._common import cli_errors, database, err, out, parse_range
+from stratlogic.cli._common import actor, cli_errors, database, err, out, parse_range
 from stratlogic.cli._output import AsCsv, AsJson, emit, output_format
-
-if TYPE_CHECKING:
-    from stratlogic.db.actor import Actor
 
 app = typer.Typer(help="Verify and read the hash-chained audit trail.", no_args_is_help=True)
 _FLAGS = {"action": "--action", "resource_type": "--resource-type", "resource_id": "--resource-id",
           "actor_id": "--actor", "occurred_at__gte": "--since", "occurred_at__lt": "--until"}
 _COLUMNS = ("id", "occurred_at", "actor_id", "action", "resource_type", "resource_id", "details")
 _HEADERS = ("id", "when (UTC)", "actor", "action", "resource type", "resource id", "details")
-
-
-def _actor() -> Actor:
-    """The CLI's actor: nobody authenticated, the OS user and host recorded (``cli._common.actor``)."""
-    from stratlogic.cli import _common
-
-    if hasattr(_common, "actor"):
-        made: Actor = _common.actor()
-        return made
-    from stratlogic.db.actor import Actor, Origin
-
-    return Actor(origin=Origin.of_this_process("cli"))
 
 
 @app.command()
@@ -45,7 +30,7 @@ def verify(
     from stratlogic.services import audit
 
     with cli_errors():
-        report = audit.verify(database(), actor=_actor(), checkpoint=checkpoint)
+        report = audit.verify(database(), actor=actor(), checkpoint=checkpoint)
     if as_json:
         out.print(json.dumps(report.as_dict(), indent=2), markup=False)
     elif report.ok:
@@ -70,7 +55,7 @@ def checkpoint(
     from stratlogic.services import audit
 
     with cli_errors():
-        written = audit.checkpoint(database(), out_file, actor=_actor())
+        written = audit.checkpoint(database(), out_file, actor=actor())
     point = written.checkpoint
     err.print(f"checkpoint of row {point.last_id} ({point.rows} rows) written to {written.location}", markup=False)
 
@@ -80,7 +65,7 @@ def list_(
     action: Annotated[str | None, typer.Option(help="e.g. user.created")] = None,
     resource_type: Annotated[str | None, typer.Option(help="e.g. user, job, config")] = None,
     resource_id: Annotated[str | None, typer.Option(help="The resource's id or key.")] = None,
-    actor: Annotated[int | None, typer.Option(help="Acting user id.")] = None,
+    actor_id: Annotated[int | None, typer.Option("--actor", help="Acting user id.")] = None,
     since: Annotated[str | None, typer.Option(help="From: -7d, today, 2026-12-01, an ISO time (inclusive).")]
     = None,
     until: Annotated[str | None, typer.Option(help="Before (same forms as --since).")] = None,
@@ -98,8 +83,8 @@ def list_(
     with cli_errors():
         fmt = output_format(as_json, as_csv)
         start, end = parse_range(since, until)
-        page = audit.list_rows(database(), actor=_actor(), action=action, resource_type=resource_type,
-                               resource_id=resource_id, actor_id=actor, since=start, until=end, limit=limit,
+        page = audit.list_rows(database(), actor=actor(), action=action, resource_type=resource_type,
+                               resource_id=resource_id, actor_id=actor_id, since=start, until=end, limit=limit,
                                cursor=cursor, labels=_FLAGS)
     rows: list[dict[str, Any]] = [
         {"id": r.id, "occurred_at": r.occurred_at.isoformat(), "actor_id": r.actor_id, "action": r.action,

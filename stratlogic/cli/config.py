@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from stratlogic.cli._common import NEGATIVE_VALUES, cli_errors, database, err, out
+from stratlogic.cli._common import NEGATIVE_VALUES, actor, cli_errors, database, err, out
 from stratlogic.cli._output import AsCsv, AsJson, emit, output_format
-
-if TYPE_CHECKING:
-    from stratlogic.db.actor import Actor
 
 app = typer.Typer(help="Read and change typed system configuration.", no_args_is_help=True)
 _COLUMNS = ("key", "value", "type", "default", "description", "read_by")
-
-
-def _actor() -> Actor:
-    """The CLI's actor: nobody authenticated, the OS user and host recorded (``cli._common.actor``)."""
-    from stratlogic.cli import _common
-
-    if hasattr(_common, "actor"):
-        made: Actor = _common.actor()
-        return made
-    from stratlogic.db.actor import Actor, Origin
-
-    return Actor(origin=Origin.of_this_process("cli"))
 
 
 @app.command("list")
@@ -41,7 +26,7 @@ def list_(as_json: AsJson = False, as_csv: AsCsv = False) -> None:
 
     with cli_errors():
         fmt = output_format(as_json, as_csv)
-        entries = config.list_entries(database(), actor=_actor())
+        entries = config.list_entries(database(), actor=actor())
     rows = [{"key": e.key, "value": e.value, "type": e.type_name, "default": e.is_default, "secret": e.is_secret,
              "description": e.description, "read_by": e.read_by} for e in entries]
     if fmt == "table":  # a person reads "set" or "default", and text values without JSON quotes
@@ -58,7 +43,7 @@ def get(key: Annotated[str, typer.Argument(help="A declared key, e.g. jobs.lease
     from stratlogic.services import config
 
     with cli_errors():
-        entry = config.get(database(), key, actor=_actor())
+        entry = config.get(database(), key, actor=actor())
     out.print(json.dumps(entry.value), markup=False)
 
 
@@ -74,7 +59,7 @@ def set_(
     from stratlogic.services import config
 
     with cli_errors():
-        entry = config.set(database(), key, value, actor=_actor(), as_text=True)
+        entry = config.set(database(), key, value, actor=actor(), as_text=True)
     err.print(f"{entry.key} = {json.dumps(entry.value)}", markup=False)
 
 
@@ -87,5 +72,5 @@ def unset(key: Annotated[str, typer.Argument(help="A declared key.")]) -> None:
     from stratlogic.services import config
 
     with cli_errors():
-        changed = config.unset(database(), key, actor=_actor())
+        changed = config.unset(database(), key, actor=actor())
     err.print(f"{key} {'back to its default' if changed else 'was already at its default'}", markup=False)

@@ -8,29 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stratlogic.cli._common import cli_errors, database, err, out
+from stratlogic.cli._common import actor, cli_errors, database, err, out
 from stratlogic.cli._output import AsCsv, AsJson, emit, output_format
 from stratlogic.errors import SchemaDriftError
 
 if TYPE_CHECKING:
-    from stratlogic.db.actor import Actor
     from stratlogic.services.migrate import DowngradePlan
 
 app = typer.Typer(help="Migrate the database schema and check it against the models.", no_args_is_help=True)
 #: How the migrate service's refusals name this command's options.
 _FLAGS = {"confirm": "--yes", "sql": "--sql", "message": "-m/--message"}
-
-
-def _actor() -> Actor:
-    """The CLI's actor: nobody authenticated, the OS user and host recorded (``cli._common.actor``)."""
-    from stratlogic.cli import _common
-
-    if hasattr(_common, "actor"):
-        made: Actor = _common.actor()
-        return made
-    from stratlogic.db.actor import Actor, Origin
-
-    return Actor(origin=Origin.of_this_process("cli"))
 
 
 @app.command()
@@ -47,13 +34,13 @@ def upgrade(
 
     with cli_errors():
         if sql:
-            script = migrate.upgrade_sql(database(), revision, actor=_actor())
+            script = migrate.upgrade_sql(database(), revision, actor=actor())
             if script.sql:
                 out.print(script.sql, markup=False, end="")
             else:
                 err.print(f"database already at {script.current} ({revision}): no SQL to print", markup=False)
             return
-        now = migrate.upgrade(database(), revision, actor=_actor())
+        now = migrate.upgrade(database(), revision, actor=actor())
     err.print(f"database at {now or 'base'}", markup=False)
 
 
@@ -74,11 +61,11 @@ def downgrade(
 
     with cli_errors():
         if sql:
-            out.print(migrate.downgrade_sql(database(), revision, steps=steps, actor=_actor()), markup=False, end="")
+            out.print(migrate.downgrade_sql(database(), revision, steps=steps, actor=actor()), markup=False, end="")
             return
         if not yes and sys.stdin.isatty():  # a person can answer: show what is lost and ask
-            yes = _asked(migrate.downgrade_plan(database(), revision, steps=steps, actor=_actor()))
-        now = migrate.downgrade(database(), revision, steps=steps, confirm=yes, actor=_actor(), labels=_FLAGS)
+            yes = _asked(migrate.downgrade_plan(database(), revision, steps=steps, actor=actor()))
+        now = migrate.downgrade(database(), revision, steps=steps, confirm=yes, actor=actor(), labels=_FLAGS)
     err.print(f"database at {now or 'base'}", markup=False)
 
 
@@ -99,7 +86,7 @@ def current() -> None:
     from stratlogic.services import migrate
 
     with cli_errors():
-        out.print(migrate.current(database(), actor=_actor()) or "base", markup=False)
+        out.print(migrate.current(database(), actor=actor()) or "base", markup=False)
 
 
 @app.command()
@@ -109,7 +96,7 @@ def history(as_json: AsJson = False, as_csv: AsCsv = False) -> None:
 
     with cli_errors():
         fmt = output_format(as_json, as_csv)
-        revisions = migrate.history(database(), actor=_actor())
+        revisions = migrate.history(database(), actor=actor())
     rows = [{"revision": rev.revision, "down_revision": rev.down_revision, "message": rev.message.splitlines()[0]
              if rev.message else "", "is_head": rev.is_head, "is_current": rev.is_current} for rev in revisions]
     if fmt == "table":
@@ -127,7 +114,7 @@ def check() -> None:
 
     with cli_errors():
         try:
-            migrate.check(database(), actor=_actor())
+            migrate.check(database(), actor=actor())
         except SchemaDriftError as exc:
             err.print(f"[red]drift:[/red] {len(exc.differences)} difference(s)", markup=True)
             for line in exc.differences:
@@ -148,5 +135,5 @@ def revision(
     from stratlogic.services import migrate
 
     with cli_errors():
-        path = migrate.revision(database(), message, actor=_actor(), autogenerate=not empty, labels=_FLAGS)
+        path = migrate.revision(database(), message, actor=actor(), autogenerate=not empty, labels=_FLAGS)
     out.print(f"wrote {path}; review it (docs/migrations.md) before committing", markup=False)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from stratlogic.cli._common import cli_errors, err
+from stratlogic.cli._common import actor, cli_errors, err
 
 app = typer.Typer(help="Generate documentation from the code.", no_args_is_help=True)
 
@@ -21,9 +21,8 @@ def schema(
 
     Example: stratlogic docs schema
     """
-    from stratlogic.db.actor import Actor, Origin
     from stratlogic.services import docs
 
     with cli_errors():
-        written = docs.write_schema(output, actor=Actor(origin=Origin.of_this_process("cli")))
+        written = docs.write_schema(output, actor=actor())
     err.print(f"wrote {written}", markup=False)

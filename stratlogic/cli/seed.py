@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stratlogic.cli._common import cli_errors, database, err, out
+from stratlogic.cli._common import actor, cli_errors, database, err, out
 
 if TYPE_CHECKING:
-    from stratlogic.db.actor import Actor
     from stratlogic.services.seed import BaseSeedResult, DemoResult, ResetResult
 
 #: Runs with at least this many jobs show progress: a bar on a terminal, else a line every PROGRESS_EVERY s.
@@ -49,7 +48,7 @@ def seed(
     with cli_errors():
         options = seeding.demo_options(demo=demo, users=users, jobs=jobs, days=days, seed=seed_value, until=until,
                                        objects=not no_objects, labels=_FLAGS)  # every value checked before --reset
-        target, who = database(), _actor()
+        target, who = database(), actor()
         if reset:
             _report_reset(seeding.reset(target, actor=who, demo=options))
         if options is None:
@@ -69,18 +68,6 @@ def seed(
 #: How the seed service's refusals name this command's flags.
 _FLAGS = {"demo": "--demo", "users": "--users", "jobs": "--jobs", "days": "--days", "seed": "--seed",
           "until": "--until", "objects": "--no-objects"}
-
-
-def _actor() -> Actor:
-    """The CLI's actor: nobody authenticated, the OS user and host recorded (``cli._common.actor``)."""
-    from stratlogic.cli import _common
-
-    if hasattr(_common, "actor"):
-        made: Actor = _common.actor()
-        return made
-    from stratlogic.db.actor import Actor, Origin
-
-    return Actor(origin=Origin.of_this_process("cli"))
 
 
 @contextmanager
