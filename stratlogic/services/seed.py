@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal, overload
 
 from stratlogic.db import Database
 from stratlogic.db.actor import Actor, as_actor
@@ -41,6 +41,18 @@ class SeedEstimate:
     def describe(self) -> str:
         """One line to show before the seed starts."""
         return self.estimate.describe(self.store)
+
+
+@overload
+def demo_options(*, demo: Literal[True] = True, users: int | None = None, jobs: int | None = None,
+                 days: int | None = None, seed: int | None = None, until: date | str | None = None,
+                 objects: bool = True, labels: Mapping[str, str] | None = None) -> DemoOptions: ...
+
+
+@overload
+def demo_options(*, demo: bool, users: int | None = None, jobs: int | None = None, days: int | None = None,
+                 seed: int | None = None, until: date | str | None = None, objects: bool = True,
+                 labels: Mapping[str, str] | None = None) -> DemoOptions | None: ...
 
 
 def demo_options(*, demo: bool = True, users: int | None = None, jobs: int | None = None, days: int | None = None,
