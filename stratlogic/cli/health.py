@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stratlogic.cli._common import cli_errors, database, err, out
+from stratlogic.cli._common import actor, cli_errors, database, err, out
 
 if TYPE_CHECKING:
-    from stratlogic.db.actor import Actor
     from stratlogic.services.health import SystemHealth
 
 _LABELS = {"ok": "ok", "warn": "warning", "fail": "unhealthy"}
@@ -37,7 +36,7 @@ def health(
     with cli_errors():
         from stratlogic.services.health import check
 
-        report = check(database(), actor=_actor(), deep=deep, timeout=timeout, audit_rows=audit_rows)
+        report = check(database(), actor=actor(), deep=deep, timeout=timeout, audit_rows=audit_rows)
     if as_json:
         out.print(json.dumps(report.as_dict(), indent=2, default=str), markup=False)
     else:
@@ -57,10 +56,3 @@ def _print(report: SystemHealth) -> None:
         console.print(f"  {part.status:<4}  {part.name:<{width}}  {part.reason}", markup=False)
     for warning in report.warnings:
         err.print(f"warning: {warning}", markup=False)
-
-
-def _actor() -> Actor:
-    """The CLI's actor: nobody authenticated, the OS user and host recorded as the origin."""
-    from stratlogic.db.actor import Actor, Origin
-
-    return Actor(origin=Origin.of_this_process("cli"))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -113,7 +113,26 @@ def _postgres_engine(settings: Settings, server_settings: dict[str, str], **over
     engine = create_engine(settings.url, **options)
     if not options.get("pool_pre_ping"):
         _check_on_checkout(engine, settings.pool_ping_after)
+    _typed_when_lost(engine)
     return engine
+
+
+def _typed_when_lost(engine: Engine) -> None:
+    """Raise ``DatabaseUnavailableError`` for a connection that dies in use, wherever it is used.
+
+    ``db.errors.translated`` does this around units of work; a connection used outside one (an export's
+    snapshot, a tool's ``engine.connect()``) raised SQLAlchemy's own error instead, and so did the rollback
+    that follows when leaving its block. SQLAlchemy still invalidates the connection (the pool drops it);
+    a connection that could not be made at all is left to ``translated`` (nothing was lost), as is a ping.
+    """
+    from stratlogic.db.errors import LOST, describe_unavailable
+
+    @event.listens_for(engine, "handle_error")
+    def _lost(context: ExceptionContext) -> None:
+        if context.is_disconnect and context.connection is not None and not context.is_pre_ping:
+            error = describe_unavailable(engine, context.sqlalchemy_exception or context.original_exception)
+            setattr(error, LOST, True)
+            raise error
 
 
 def _escaped(value: str) -> str:

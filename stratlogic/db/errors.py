@@ -45,6 +45,18 @@ def _count_timeout(pool: Pool) -> None:
         _POOL_TIMEOUTS[pool] = _POOL_TIMEOUTS.get(pool, 0) + 1
 
 
+#: Set on a DatabaseUnavailableError made for a connection that was open and died (``lost_connection``).
+LOST = "stratlogic_connection_lost"
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether an error is a connection that was open and died (not one that could not be made)."""
+    if getattr(exc, LOST, False):
+        return True
+    cause = exc.__cause__
+    return isinstance(cause, sa_exc.DBAPIError) and bool(cause.connection_invalidated)
+
+
 def describe_unavailable(engine: Engine, exc: BaseException) -> DatabaseUnavailableError:
     """Build the 'cannot reach' error for an engine, naming its (password-masked) URL and the cause."""
     cause = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
@@ -108,4 +120,5 @@ def _is_connection_error(exc: BaseException) -> bool:
     return any(marker in text for marker in markers)
 
 
-__all__ = ["NOT_MIGRATED", "describe_unavailable", "pool_timeouts", "translated", "translated_driver"]
+__all__ = ["LOST", "NOT_MIGRATED", "describe_unavailable", "lost_connection", "pool_timeouts", "translated",
+           "translated_driver"]

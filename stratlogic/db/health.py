@@ -16,6 +16,7 @@ from sqlalchemy.pool import NullPool, QueuePool
 
 from stratlogic.config import Settings, display_url
 from stratlogic.db.errors import describe_unavailable, pool_timeouts
+from stratlogic.errors import DatabaseUnavailableError
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ def check(engine: Engine) -> HealthReport:
             latency = (time.perf_counter() - started) * 1000
             version = _server_version(connection.dialect.name, connection)
             current = MigrationContext.configure(connection).get_current_revision()
-    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
-        reason = str(describe_unavailable(engine, exc))
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, DatabaseUnavailableError) as exc:
+        reason = str(exc if isinstance(exc, DatabaseUnavailableError) else describe_unavailable(engine, exc))
         return HealthReport(False, engine.dialect.name, url, False, None, None, None, head, reason)
     if current != head:
         message = (f"database is at {current or 'no revision'}, migrations are at {head}: "

@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from stratlogic.config import Settings, get_settings
 from stratlogic.db.engine import SQLITE_BEGIN, make_engine
-from stratlogic.db.errors import translated
+from stratlogic.db.errors import lost_connection, translated
 from stratlogic.db.writelock import install as install_write_lock
 from stratlogic.errors import DatabaseUnavailableError
 
@@ -142,12 +141,6 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection (call before forking worker processes, and at exit)."""
         self.engine.dispose()
-
-
-def lost_connection(exc: BaseException) -> bool:
-    """Whether an error is a connection that was open and died (not one that could not be made)."""
-    cause = exc.__cause__
-    return isinstance(cause, sa_exc.DBAPIError) and bool(cause.connection_invalidated)
 
 
 __all__ = ["Database", "UnitOfWork", "lost_connection"]

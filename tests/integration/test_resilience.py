@@ -163,6 +163,19 @@ def test_a_claim_killed_while_it_waits_for_the_write_lock_claims_nothing(pg: Dat
     assert verify(pg).ok
 
 
+def test_a_connection_used_outside_a_unit_raises_typed_on_the_statement_and_not_on_the_rollback(
+        pg: Database) -> None:
+    """An export's snapshot or a tool's ``engine.connect()``: no ``translated`` around it, and leaving the
+    block rolls back on the dead connection; both used to raise SQLAlchemy's OperationalError."""
+    with pytest.raises(DatabaseUnavailableError, match="terminating connection") as caught, \
+            pg.engine.connect() as connection, connection.begin():
+        killer = kill_when_sleeping(int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one()))
+        connection.execute(text(SLEEP))
+    killer.join()
+    assert str(caught.value).startswith(f"cannot reach the database at {pg.settings.safe_url}: ")
+    assert rows(pg) == ([], 0, 0)  # the pool dropped the dead connection
+
+
 # --- during a read --------------------------------------------------------------------------------------
 
 def test_a_read_unit_killed_mid_statement_raises_typed(pg: Database) -> None:
