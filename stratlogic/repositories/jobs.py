@@ -22,7 +22,7 @@ from stratlogic.db.actor import current_actor
 from stratlogic.errors import ConcurrentUpdateError, ConflictError, InvalidTransitionError, ValidationError
 from stratlogic.models import Artifact, JobStatus, ScrapingJob, utcnow
 from stratlogic.models.audit_rules import AuditAction
-from stratlogic.models.job import ACTIVE, CLAIM, MAX_LEASE_SECONDS, TRANSITIONS, Claimed
+from stratlogic.models.job import ACTIVE, CLAIM, MAX_LEASE_SECONDS, TRANSITIONS
 from stratlogic.repositories import _claim, _trail
 from stratlogic.repositories._errors import integrity
 from stratlogic.repositories.base import Filters, Repository
@@ -272,10 +272,9 @@ class JobRepository(Repository[ScrapingJob]):
             ScrapingJob.status == CLAIM.source, or_(due.is_(None), due <= now),
             *([ScrapingJob.kind.in_(kinds)] if kinds else []),
         ).order_by(*_CLAIM_ORDER).limit(n)
-        given = {Claimed.TARGET: CLAIM.target, Claimed.WORKER: worker_id, Claimed.NOW: now,
-                 Claimed.LEASE_UNTIL: lease_until, Claimed.NULL: None, Claimed.ZERO: 0}
-        values = {column: getattr(ScrapingJob, column) + 1 if how is Claimed.NEXT else given[how]
-                  for column, how in CLAIM.sets.items()}
+        # the rule's own function, given the columns instead of a row's values: attempt + 1 becomes SQL
+        values = CLAIM.claimed({column: getattr(ScrapingJob, column) for column in CLAIM.sets}, worker_id, now,
+                               lease_until)
         statement = (update(ScrapingJob).where(ScrapingJob.id.in_(picked.scalar_subquery())).values(values)
                      .returning(ScrapingJob)
                      .execution_options(synchronize_session=False))
