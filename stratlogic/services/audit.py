@@ -58,7 +58,11 @@ def checkpoint(database: Database, out: str, *, actor: Actor) -> CheckpointWritt
     ``out``: a file (written atomically) or ``s3://BUCKET/KEY``, kept away from the database it vouches for."""
     with as_actor(actor):
         point = checkpoints.take(database)
-    return CheckpointWritten(point, write_document(database.settings, out, point.to_json().encode()))
+    try:
+        return CheckpointWritten(point, write_document(database.settings, out, point.to_json().encode()))
+    except OSError as exc:  # a folder that cannot be made, a full disk: say where, not a traceback
+        raise ValidationError(f"cannot write the checkpoint to {out}: {exc.strerror or exc} (the trail records it "
+                              f"as taken at row {point.last_id}; nothing else changed)") from None
 
 
 @entry("audit.prune", writes=True)

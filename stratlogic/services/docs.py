@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stratlogic.db.actor import Actor, as_actor
 from stratlogic.db.migrate import PROJECT_ROOT
+from stratlogic.errors import ValidationError
 from stratlogic.schema_docs import render_schema
 from stratlogic.services._base import entry
 
@@ -23,8 +24,11 @@ def write_schema(output: Path | None = None, *, actor: Actor) -> Path:
     target = output or SCHEMA_DOC
     with as_actor(actor):
         text = render_schema()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target
 
 

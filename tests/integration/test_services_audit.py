@@ -73,3 +73,13 @@ def test_listing_filters_pages_and_refuses_by_the_callers_flags(db: Database) ->
         audit.list_rows(db, actor=Actor(), action="nope")
     with pytest.raises(ValidationError, match=r"^--actor -1 is not a user id"):
         audit.list_rows(db, actor=Actor(), actor_id=-1, labels={"actor_id": "--actor"})
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_error_naming_where(db: Database, tmp_path: Path) -> None:
+    _changes(db, 1)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    target = blocker / "cp.json"
+    with pytest.raises(ValidationError, match=rf"^cannot write the checkpoint to {target}: .* at row 1; nothing else"):
+        audit.checkpoint(db, str(target), actor=Actor())
+    assert blocker.read_text() == "not a folder"

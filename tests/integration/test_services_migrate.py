@@ -12,7 +12,7 @@ from stratlogic.config import Settings
 from stratlogic.db import Database
 from stratlogic.db import migrate as alembic_commands
 from stratlogic.db.actor import Actor
-from stratlogic.errors import MigrationError
+from stratlogic.errors import MigrationError, ValidationError
 from stratlogic.services import migrate
 from stratlogic.services._base import ENTRIES
 from tests.conftest import make_settings
@@ -86,3 +86,16 @@ def test_reads_and_writes_are_registered_as_such() -> None:
     assert writes == {"migrate.current": False, "migrate.history": False, "migrate.check": False,
                       "migrate.upgrade": True, "migrate.upgrade_sql": False, "migrate.downgrade_plan": False,
                       "migrate.downgrade": True, "migrate.downgrade_sql": False, "migrate.revision": True}
+
+
+def test_the_schema_document_is_written_where_asked_and_an_unwritable_place_is_named(tmp_path: Path) -> None:
+    """The docs service (docs/schema.md from the models) sits beside migrate: both read the models."""
+    from stratlogic.schema_docs import render_schema
+    from stratlogic.services import docs
+
+    written = docs.write_schema(tmp_path / "new" / "schema.md", actor=ACTOR)
+    assert written == tmp_path / "new" / "schema.md" and written.read_text(encoding="utf-8") == render_schema()
+    assert docs.SCHEMA_DOC.name == "schema.md" and docs.SCHEMA_DOC.parent.name == "docs"
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ValidationError, match=rf"^cannot write {tmp_path / 'a-file' / 'schema.md'}: "):
+        docs.write_schema(tmp_path / "a-file" / "schema.md", actor=ACTOR)
