@@ -42,12 +42,12 @@ def verify(database: Database, *, actor: Actor, checkpoint: str | Checkpoint | N
     ``checkpoint``: one taken earlier, or where it was written (a file, or ``s3://BUCKET/KEY``), read with
     the store's ``STRATLOGIC_S3_*`` settings. A file that is not a checkpoint is refused naming it.
     """
-    point = load_checkpoint(database, checkpoint) if isinstance(checkpoint, str) else checkpoint
+    point = _load_checkpoint(database, checkpoint) if isinstance(checkpoint, str) else checkpoint
     with as_actor(actor):
         return verify_chain(database, checkpoint=point, workers=workers)
 
 
-def load_checkpoint(database: Database, location: str) -> Checkpoint:
+def _load_checkpoint(database: Database, location: str) -> Checkpoint:
     """The checkpoint written at ``location`` (a file or ``s3://BUCKET/KEY``); refused naming it if it is none."""
     return Checkpoint.from_json(read_document(database.settings, location).decode(), location)
 
@@ -126,5 +126,5 @@ def _given(**filters: Any) -> dict[str, Any]:
     return {key: value for key, value in filters.items() if value is not None}
 
 
-__all__ = ["CheckpointWritten", "PruneResult", "VerifyReport", "checkpoint", "list_rows", "load_checkpoint", "prune",
+__all__ = ["CheckpointWritten", "PruneResult", "VerifyReport", "checkpoint", "list_rows", "prune",
            "trail", "verify"]
