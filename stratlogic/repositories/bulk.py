@@ -75,6 +75,7 @@ class _Batch:
     table: Table
     columns: tuple[str, ...]
     rows: Rows
+    csv: bytes | None = None  # rows already in COPY's CSV form (write_csv)
 
 
 class BulkWriter:
@@ -134,6 +135,23 @@ class BulkWriter:
         if self._thread is None:
             self._insert(batch)
             return
+        self._enqueue(batch)
+
+    def write_csv(self, model: Model, columns: Sequence[str], data: bytes, rows: int) -> None:
+        """Queue ``rows`` rows already in ``COPY … (FORMAT csv)`` form (no header; NULL an unquoted empty field,
+        text quoted), as Arrow's C++ CSV writer makes them: a restore loads whole tables with no per-row Python.
+        PostgreSQL only (SQLite takes ``write``)."""
+        if self._thread is None:
+            raise TypeError("write_csv is for PostgreSQL; SQLite loads take write()")
+        if not rows:
+            return
+        table = table_of(model)
+        self._raise_failure()
+        self.rows_written[table.name] = self.rows_written.get(table.name, 0) + rows
+        self._written.add(table)
+        self._enqueue(_Batch(table, tuple(columns), (), data))
+
+    def _enqueue(self, batch: _Batch) -> None:
         with self._idle:
             self._queued += 1
         while True:  # a bounded wait, so a failed writer thread cannot leave us blocked on a full queue
@@ -188,8 +206,13 @@ class BulkWriter:
     def _copy(self, batch: _Batch) -> None:
         from psycopg import sql  # here: SQLite runs never need the driver
 
-        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-            sql.Identifier(batch.table.name), sql.SQL(", ").join(map(sql.Identifier, batch.columns)))
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
+            sql.Identifier(batch.table.name), sql.SQL(", ").join(map(sql.Identifier, batch.columns)),
+            sql.SQL("CSV" if batch.csv is not None else "BINARY"))
+        if batch.csv is not None:
+            with self._copy_connection.cursor() as cursor, cursor.copy(statement) as copy:
+                copy.write(batch.csv)
+            return
         types = [_binary_type(batch.table.c[name].type) for name in batch.columns]
         with self._copy_connection.cursor() as cursor, cursor.copy(statement) as copy:
             copy.set_types(types)

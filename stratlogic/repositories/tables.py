@@ -309,6 +309,10 @@ class Loader:
         """Queue ``rows`` (wire form, ``spec`` column order) for the table."""
         self.writer.write(spec.model, [c.name for c in spec.columns], rows)
 
+    def write_csv(self, spec: TableSpec, data: bytes, rows: int) -> None:
+        """Queue rows in ``COPY`` CSV form (PostgreSQL: no per-row work in Python)."""
+        self.writer.write_csv(spec.model, [c.name for c in spec.columns], data, rows)
+
     def counts(self, names: Sequence[str]) -> dict[str, int]:
         """``COUNT(*)`` of each table, inside the loading transaction (after ``close``)."""
         conn = self.uow.connection

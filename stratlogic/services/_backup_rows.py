@@ -12,6 +12,7 @@ hashed as one stream.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from stratlogic.errors import ValidationError
 from stratlogic.repositories.tables import ColumnSpec, TableSpec
@@ -155,6 +157,14 @@ def _first(spec: TableSpec, batch: pa.RecordBatch, column: ColumnSpec, mask: pa.
                           "PostgreSQL refuses it (fix the row in the source database, then back up again)")
 
 
+def copy_csv(batch: pa.RecordBatch) -> bytes:
+    """The batch as ``COPY … (FORMAT csv)`` reads it, written by Arrow in C++: no header, NULL an unquoted empty
+    field, every text quoted (so an empty text stays empty), times as ``2026-12-01 08:30:00.000000Z``."""
+    sink = io.BytesIO()
+    pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=False, batch_size=max(batch.num_rows, 1)))
+    return sink.getvalue()
+
+
 def wire_rows(spec: TableSpec, batch: pa.RecordBatch, dialect: str) -> list[tuple[Any, ...]]:
     """The batch as the bulk writer's rows: times as microseconds since 2000, JSON as jsonb's binary form
     (for SQLite in canonical text, which its JSON columns hold: equal values are equal text)."""
@@ -174,4 +184,4 @@ def wire_rows(spec: TableSpec, batch: pa.RecordBatch, dialect: str) -> list[tupl
     return list(zip(*columns, strict=True))
 
 
-__all__ = ["ContentHash", "canonical_documents", "canonical_json", "check_limits", "row_id", "wire_rows"]
+__all__ = ["ContentHash", "canonical_documents", "canonical_json", "check_limits", "copy_csv", "row_id", "wire_rows"]

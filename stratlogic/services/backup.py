@@ -29,7 +29,7 @@ from stratlogic.repositories.tables import TableSpec
 from stratlogic.services import _backup_files as files
 from stratlogic.services import _backup_objects as objects_io
 from stratlogic.services._backup_read import snapshot
-from stratlogic.services._backup_rows import ContentHash, check_limits, wire_rows
+from stratlogic.services._backup_rows import ContentHash, check_limits, copy_csv, wire_rows
 from stratlogic.services._base import entry
 
 
@@ -314,12 +314,16 @@ def _restore_sqlite(where: files.Target, manifest: files.Manifest, into: Databas
 
 
 def _load(where: files.Target, manifest: files.Manifest, into: Database) -> None:
-    """Every table in one transaction through the bulk writer; the counts checked before it commits."""
+    """Every table in one transaction through the bulk writer (PostgreSQL: ``COPY`` of CSV that Arrow writes in
+    C++; SQLite: ``executemany``); the counts checked before it commits."""
     specs = [t.spec for t in manifest.tables]
     with tables.loading(into, specs) as loader:
         for entry_, spec in zip(manifest.tables, specs, strict=True):
             for batch in files.read_batches(where.child(entry_.file)):
-                loader.write(spec, wire_rows(spec, batch, into.dialect))
+                if into.dialect == "postgresql":
+                    loader.write_csv(spec, copy_csv(batch), batch.num_rows)
+                else:
+                    loader.write(spec, wire_rows(spec, batch, into.dialect))
         loader.writer.close()
         counts = loader.counts([t.name for t in manifest.tables])
         for entry_ in manifest.tables:
