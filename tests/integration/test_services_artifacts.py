@@ -124,3 +124,15 @@ def test_artifacts_ls_csv_is_excel_safe_and_json_keeps_its_keys(db: Database, en
     assert "=cmd.html" in table and stored.sha256[:12] in table and stored.sha256 not in table
     nothing = invoke(env, "artifacts", "ls", "--job", "0")
     assert nothing.exit_code == 0 and nothing.stdout == "" and "no artifacts match" in nothing.stderr
+
+
+def test_every_artifacts_entry_point_is_registered_with_what_it_does() -> None:
+    from stratlogic.services import _base
+
+    names = {name: item.writes for name, item in _base.ENTRIES.items() if name.startswith("artifacts.")}
+    assert names == {"artifacts.put": True, "artifacts.get": False, "artifacts.open": False,
+                     "artifacts.download": False, "artifacts.list": False, "artifacts.find": False,
+                     "artifacts.count": False, "artifacts.frame": False, "artifacts.url": False,
+                     "artifacts.delete": True, "artifacts.reconcile": True, "artifacts.metadata": False,
+                     "artifacts.set_metadata": True, "artifacts.find_by_metadata": False}
+    assert _base.ENTRIES["artifacts.put"].function is service.put

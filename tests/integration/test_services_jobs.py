@@ -165,3 +165,13 @@ def test_jobs_list_csv_is_excel_safe_and_json_keeps_its_keys(db: Database, env: 
     assert both.exit_code == 1 and "--json and --csv cannot be given together" in both.stderr
     table = invoke(env, "jobs", "list").stdout
     assert "=HYPERLINK" in table and "0 of" in table  # a table is for people: shown as typed
+
+
+def test_every_jobs_entry_point_is_registered_with_what_it_does() -> None:
+    from stratlogic.services import _base
+
+    names = {name: item.writes for name, item in _base.ENTRIES.items() if name.startswith("jobs.")}
+    assert names == {"jobs.list": False, "jobs.show": False, "jobs.get": False, "jobs.find": False,
+                     "jobs.count": False, "jobs.frame": False, "jobs.create": True, "jobs.cancel": True,
+                     "jobs.retry": True, "jobs.recover_stale": True, "jobs.claim": True, "jobs.cleanup": True}
+    assert _base.ENTRIES["jobs.retry"].function is service.retry
