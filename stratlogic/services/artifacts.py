@@ -56,13 +56,16 @@ def _label(labels: Labels, name: str) -> str:
     return (labels or {}).get(name, name)
 
 
-def _store(database: Database, store: ArtifactStore | None) -> ArtifactStore:
-    """The store given, or the one the database's settings configure (nothing is contacted yet)."""
-    if store is not None:
-        return store
+def configured_store(database: Database) -> ArtifactStore:
+    """The store the database's settings configure (``STRATLOGIC_ARTIFACT_STORE``); nothing is contacted yet."""
     from stratlogic.storage.factory import store_from_settings
 
     return store_from_settings(database.settings)
+
+
+def _store(database: Database, store: ArtifactStore | None) -> ArtifactStore:
+    """The store given, or the configured one."""
+    return store if store is not None else configured_store(database)
 
 
 def artifact_row(artifact: StoredArtifact | Artifact) -> dict[str, Any]:
@@ -228,6 +231,6 @@ def find_by_metadata(database: Database, key: str, value: Any, *, actor: Actor,
         return ArtifactRepository(uow).find_by_metadata(key, value, limit=limit)
 
 
-__all__ = ["CHUNK", "MAX_EXPIRY", "ArtifactPage", "ReconcileReport", "artifact_row", "count", "delete", "download",
-           "find", "find_by_metadata", "frame", "get", "list_artifacts", "metadata", "open_reader", "put",
-           "reconcile", "set_metadata", "url"]
+__all__ = ["CHUNK", "MAX_EXPIRY", "ArtifactPage", "ReconcileReport", "artifact_row", "configured_store", "count",
+           "delete", "download", "find", "find_by_metadata", "frame", "get", "list_artifacts", "metadata",
+           "open_reader", "put", "reconcile", "set_metadata", "url"]
