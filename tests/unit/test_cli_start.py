@@ -199,3 +199,11 @@ def test_a_subcommand_help_does_not_build_typer_validators() -> None:
                           check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["0", "False", "False"]
+
+
+def test_every_command_module_is_registered() -> None:
+    """A new command module (cli/NAME.py) that is not in the registry would never be reachable."""
+    folder = Path(__file__).resolve().parents[2] / "stratlogic" / "cli"
+    modules = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
+    registered = {target.partition(":")[0].rpartition(".")[2] for target, _ in COMMANDS.values()}
+    assert modules == registered
