@@ -27,7 +27,7 @@ from typing import Any
 
 from stratlogic._workbench_facades import Artifacts, Audit, Config, Jobs, ReadOnlyWorkbenchError, Users
 from stratlogic.config import Settings, display_url, load_settings
-from stratlogic.db import Database
+from stratlogic.db import Database, open_database
 from stratlogic.db.actor import Actor, Origin
 from stratlogic.errors import ValidationError
 
@@ -109,12 +109,14 @@ class Workbench:
 
     def __init__(self, db: Database, *, store: Any = None, actor: int | None = None, actor_name: str | None = None,
                  readonly: bool = False) -> None:
+        if isinstance(store, str):  # "file:PATH" / "s3://BUCKET": the services find it in the database's settings
+            db, store = Database(db.engine, db.settings.model_copy(update={"artifact_store": store})), None
         self.db, self.actor, self.actor_name, self.readonly = db, actor, actor_name, readonly
         #: Recorded in the details of every audit row this workbench writes (OS user and host, unauthenticated).
         self.origin = Origin.of_this_process("workbench")
         #: What every service call names as its actor: ``wb.actor`` (None: the system) and ``wb.origin``.
         self.acting = Actor(actor, origin=self.origin)
-        self._store = store
+        self._given_store, self._store = store, store
         self.jobs, self.artifacts, self.audit = Jobs(self), Artifacts(self), Audit(self)
         self.users, self.config, self.stats = Users(self), Config(self), Stats(db, self.acting)
 
@@ -126,18 +128,17 @@ class Workbench:
     @property
     def store(self) -> Any:
         """The artifact store (``STRATLOGIC_ARTIFACT_STORE`` unless ``open(store=...)`` named one)."""
-        if self._store is None or isinstance(self._store, str):
-            from stratlogic.storage import store_from_settings
+        if self._store is None:
+            from stratlogic.services import artifacts
 
-            chosen = self.settings if self._store is None else self.settings.model_copy(
-                update={"artifact_store": self._store})
-            self._store = store_from_settings(chosen)
+            self._store = artifacts._store(self.db, None)  # the store the services use for this database
         return self._store
 
     @property
     def chosen_store(self) -> Any:
-        """The store given to this workbench, if any (None: the services use the one its settings name)."""
-        return None if self._store is None else self.store
+        """The ``ArtifactStore`` object given to this workbench, if any (None: the services use the store the
+        database's settings name, where ``open(store="s3://...")`` puts a store given by name)."""
+        return self._given_store
 
     def _refuse_readonly(self, what: str) -> None:
         if self.readonly:
@@ -241,13 +242,11 @@ def open(url: str | None = None, *, store: Any = None, actor: int | str | None =
 
     Example: ``wb = stratlogic.open(readonly=True); wb.stats.job_summary(since="-7d")``
     """
-    from stratlogic.db.readonly import open_database
-
     settings = load_settings(database_url=url) if url is not None else load_settings()
     if isinstance(actor, bool) or (actor is not None and not isinstance(actor, int | str)):
         raise ValidationError(f"actor {actor!r} is not a user id or username")
     if isinstance(store, str):  # every service then finds this store in the database's settings
-        settings = settings.model_copy(update={"artifact_store": store})
+        settings, store = settings.model_copy(update={"artifact_store": store}), None
     db = open_database(settings, readonly=readonly)
     actor_id, actor_name = _actor_id(db, actor)
     return Workbench(db, store=store, actor=actor_id, actor_name=actor_name, readonly=readonly)

@@ -264,3 +264,22 @@ def test_a_retry_must_say_which_jobs_as_on_the_command_line(wb: Workbench) -> No
         wb.jobs.retry()
     assert wb.jobs.retry(all_failed=True) == [] and wb.jobs.retry({"id": job.id}) == []
     assert wb.jobs.get(job.id).status == "queued"
+
+
+def test_a_store_given_by_name_or_object_is_the_one_the_artifacts_go_to(url: str, home: Path, tmp_path: Path) -> None:
+    from stratlogic.storage.local import LocalStore
+
+    named, given = tmp_path / "named-store", LocalStore(tmp_path / "given-store")
+    for n, (store, folder) in enumerate(((f"file:{named}", named), (given, tmp_path / "given-store"))):
+        with stratlogic.open(url, store=store) as wb:
+            ada = wb.users.create(f"ada{n}", f"ada{n}@example.com")
+            job = wb.jobs.create(ada.id, "crawl", "https://example.com/")
+            stored = wb.artifacts.store(job.id, b"<html>kept</html>", "page.html", content_type="text/html")
+            assert wb.store.describe() == LocalStore(folder).describe()
+            assert _holds(folder, b"<html>kept</html>")
+            assert not _holds(home / "artifacts", b"<html>kept</html>")  # not in the settings' store
+            assert wb.artifacts.download(stored.id, f"{tmp_path / 'out'}/").read_bytes() == b"<html>kept</html>"
+
+
+def _holds(folder: Path, content: bytes) -> bool:
+    return folder.is_dir() and any(p.is_file() and p.read_bytes() == content for p in folder.rglob("*"))
