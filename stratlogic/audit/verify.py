@@ -81,8 +81,8 @@ class Segment:
 
 def _portable_rows(database: Database, low: int, high: int) -> Iterator[Row]:
     with database.unit_of_work(readonly=True) as uow:
-        for row_id, when, *rest in AuditTrail(uow).rows(low, high):
-            yield (row_id, timestamp(when), *rest)
+        for row in AuditTrail(uow).rows(low, high):
+            yield (row[0], timestamp(row[1]), *row[2:])
 
 
 def _broken_link(row_id: int | None, prev_id: int | None) -> str:
