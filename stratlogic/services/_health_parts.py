@@ -134,13 +134,21 @@ class PendingStore:
         self.deadline = time.monotonic() + self.limit
         self.outcome: list[Part] = []
         self.store: Any = None
+        self.timeout = timeout
+        self.thread: threading.Thread | None = None
+        folder = database.settings.artifact_path
+        if folder is not None and not deep:  # a folder's check is instant and needs no store (nor its imports)
+            root = Path(folder).expanduser().resolve()
+            self.description = f"file:{root}"
+            status, reason = _folder(root)
+            self.outcome.append(Part("store", status, reason, {"kind": "local"}))
+            return
         try:
             self.store = _store(database, timeout)
             self.description = str(self.store.describe())
         except Exception as exc:  # a bad STRATLOGIC_S3_* setting: reported by the part
             self.description = database.settings.artifact_store
             self.outcome.append(guarded("store", _raiser(exc)))
-            self.thread: threading.Thread | None = None
             return
         self.thread = threading.Thread(target=self._run, args=(deep,), name="stratlogic-health-store", daemon=True)
         self.thread.start()
@@ -155,8 +163,9 @@ class PendingStore:
         if not self.outcome:
             return Part("store", "fail", f"no answer from {self.description} within {self.limit:g} s")
         part = self.outcome[0]
-        if usable and part.status == "ok" and self.store is not None:
-            part = guarded("store", lambda: _with_owner(self.database, self.store, part))
+        if usable and part.status == "ok":
+            part = guarded("store", lambda: _with_owner(self.database, self.store or _store(self.database,
+                                                                                             self.timeout), part))
         return part
 
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from stratlogic.config import Settings, load_settings
+from stratlogic.config import load_settings
 from stratlogic.db import Database, migrate
 from stratlogic.db.actor import Actor
 from stratlogic.errors import PoolExhaustedError, ValidationError
@@ -133,10 +133,10 @@ def test_disk_warns_and_fails_by_its_thresholds(sqlite_template: Path, tmp_path:
 
 
 @pytest.mark.postgres
-def test_the_pool_counts_checkouts_that_timed_out(settings: Settings, backend: str) -> None:
+def test_the_pool_counts_checkouts_that_timed_out(pg_database: Callable[..., str], pg_template: str,
+                                                  tmp_path: Path) -> None:
     """PostgreSQL: the SQLite engine keeps SQLAlchemy's default pool, sized by nothing in the settings."""
-    if backend != "postgres":
-        pytest.skip("the pool's size and timeout are PostgreSQL settings")
+    settings = make_settings(pg_database(pg_template), tmp_path)
     db = Database.from_settings(settings.model_copy(update={"pool_size": 1, "max_overflow": 0,
                                                            "pool_timeout": 0.2}))
     assert health.check(db, actor=ACTOR).part("pool").details["timeouts"] == 0
