@@ -29,14 +29,13 @@ from stratlogic.models import Artifact
 from stratlogic.repositories.artifacts import ArtifactRepository
 from stratlogic.services._base import entry, unit
 from stratlogic.storage import artifacts as engine
-from stratlogic.storage.artifacts import Source, StoredArtifact
+from stratlogic.storage.artifacts import ArtifactReader, Source, StoredArtifact
 from stratlogic.storage.base import CHUNK
 from stratlogic.storage.reconcile import ReconcileReport
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from stratlogic.storage._streams import VerifyingReader
     from stratlogic.storage.base import ArtifactStore
 
 Labels = Mapping[str, str] | None
@@ -96,7 +95,7 @@ def get(database: Database, artifact_id: int, *, actor: Actor) -> StoredArtifact
 
 @entry("artifacts.open", writes=False)
 def open_reader(database: Database, artifact_id: int, *, actor: Actor, store: ArtifactStore | None = None,
-                verify: bool = True) -> VerifyingReader:
+                verify: bool = True) -> ArtifactReader:
     """A stream of the artifact's bytes (a context manager); with ``verify`` reading to the end checks its
     size and sha256 (ChecksumMismatchError otherwise)."""
     with as_actor(actor):

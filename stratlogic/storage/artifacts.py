@@ -50,6 +50,8 @@ from stratlogic.storage.validation import (
 log = logging.getLogger(__name__)
 Source = Path | bytes | bytearray | memoryview | BinaryIO
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: What ``open_artifact`` returns: a stream of an artifact's bytes, checked against its row when read to the end.
+ArtifactReader = VerifyingReader
 #: The longest quoted filename kept in object metadata (S3 allows 2 KB of it in all); the row keeps any name.
 _MAX_METADATA_FILENAME = 1024
 
@@ -327,5 +329,6 @@ def download_artifact(db: Database, store: ArtifactStore, artifact_id: int, targ
     return target
 
 
-__all__ = ["Source", "StoredArtifact", "artifact_policy", "check_in_store", "delete_artifact", "download_artifact",
-           "get_artifact", "object_key", "object_metadata", "open_artifact", "remove_objects", "store_artifact"]
+__all__ = ["ArtifactReader", "Source", "StoredArtifact", "artifact_policy", "check_in_store", "delete_artifact",
+           "download_artifact", "get_artifact", "object_key", "object_metadata", "open_artifact", "remove_objects",
+           "store_artifact"]
