@@ -329,8 +329,8 @@ def loading(db: Database, tables: Sequence[TableSpec]) -> Iterator[Loader]:
     try:
         with db.unit_of_work() as uow:
             _trail.lock(uow)
-            deferred = deferred_indexes(uow, models, keep_indexes=(AuditLog,)) if db.dialect == "postgresql" \
-                else contextlib.nullcontext()
+            # every secondary index and key built once after the load (a sort each), as pg_restore does
+            deferred = deferred_indexes(uow, models) if db.dialect == "postgresql" else contextlib.nullcontext()
             with deferred, BulkWriter(uow) as writer:
                 loader = Loader(uow, writer)
                 yield loader

@@ -196,12 +196,12 @@ def file_digest(target: Target) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def read_batches(target: Target) -> Iterator[pa.RecordBatch]:
-    """A table file's row groups as batches."""
+def read_batches(target: Target, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """A table file's row groups as batches (only ``columns``, when given)."""
     with storage_errors(target, "read"), target.fs.open_input_file(target.path) as handle:
         reader = pq.ParquetFile(handle)
         for group in range(reader.num_row_groups):
-            table = reader.read_row_group(group)
+            table = reader.read_row_group(group, columns=columns)
             yield from table.to_batches()
 
 
