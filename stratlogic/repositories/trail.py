@@ -10,6 +10,7 @@ write calls it); this module is what code outside ``repositories/`` uses.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -18,6 +19,7 @@ from sqlalchemy import delete, func, select
 
 from stratlogic.config import Settings
 from stratlogic.db.session import UnitOfWork
+from stratlogic.errors import ValidationError
 from stratlogic.models import AuditLog, AuditPruneWindow
 from stratlogic.models.audit_rules import ROW_FIELDS, AuditAction, prune_details
 from stratlogic.repositories import _trail
@@ -154,7 +156,11 @@ class AuditTrail:
 
         The guard triggers allow a DELETE only of ids inside the prune window, which exists only inside
         this transaction, under the append lock.
+
+        Raises:
+            ValidationError: ``before_id`` is not an integer (nothing is deleted).
         """
+        before_id = _row_id(before_id, "prune before id")
         self.lock()
         session = self.uow.session
         first, last, rows = session.execute(select(func.min(AuditLog.id), func.max(AuditLog.id), func.count())
@@ -168,6 +174,16 @@ class AuditTrail:
         session.execute(delete(AuditPruneWindow))
         self.record(AuditAction.AUDIT_PRUNED, "audit", None, prune_details(first, last, rows, anchor_hash))
         return Pruned(rows, first, last, anchor_hash)
+
+
+def _row_id(value: object, what: str) -> int:
+    """An audit row id given as any integer (numpy's too), refusing text, floats and booleans by name."""
+    if isinstance(value, bool):
+        raise ValidationError(f"{what} must be an integer row id, not {value!r}")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValidationError(f"{what} must be an integer row id, not {value!r}") from None
 
 
 def arrow_batches(database: Database, low: int, high: int, *, batch_bytes: int,

@@ -4,6 +4,7 @@ Both engines; the Arrow stream (PostgreSQL over ADBC, ``db/arrow.py``) against t
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from stratlogic.audit import verify
 from stratlogic.db import Database, arrow
 from stratlogic.db.actor import acting_as
+from stratlogic.errors import ValidationError
 from stratlogic.models.audit_rules import GENESIS, ROW_FIELDS, AuditAction, content_ok, timestamp
 from stratlogic.repositories import AuditEntry, AuditTrail, TrailEnd
 from stratlogic.repositories.trail import arrow_batches, key_of
@@ -143,3 +145,13 @@ def test_the_shared_reader_raises_the_drivers_error_and_stops_its_thread_when_cl
         assert not [t for t in threading.enumerate() if t.name == "t-closed"]
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("bad", ["5", 2.0, True, None])
+def test_prune_before_refuses_a_bound_that_is_not_a_row_id_and_deletes_nothing(db: Database, bad: object) -> None:
+    record_rows(db, 3)
+    message = f"prune before id must be an integer row id, not {re.escape(repr(bad))}"
+    with db.unit_of_work() as uow, pytest.raises(ValidationError, match=message):
+        AuditTrail(uow).prune_before(bad)  # type: ignore[arg-type]
+    with db.unit_of_work(readonly=True) as uow:
+        assert AuditTrail(uow).count() == 3
