@@ -365,25 +365,24 @@ def _disk(database: Database, thresholds: Thresholds) -> Part:
     places = list(_local_places(database))
     if not places:
         return Part("disk", "ok", "nothing local to check (database and store are remote)", {"paths": []})
-    seen: dict[int, Path] = {}
-    rows, worst, reasons = [], "ok", []
+    found: dict[int, dict[str, Any]] = {}  # one row per file system: the database and store often share one
     for what, path in places:
         existing = _existing_ancestor(path)
         device = existing.stat().st_dev
-        if device in seen:
+        if device in found:
+            found[device]["what"] += f" and {what}"
             continue
-        seen[device] = existing
         usage = shutil.disk_usage(existing)
-        status = _disk_status(usage.free, usage.total, thresholds)
-        rows.append({"what": what, "path": str(existing), "free_bytes": usage.free, "total_bytes": usage.total,
-                     "status": status})
-        reasons.append(f"{what} {existing}: {_size(usage.free)} free of {_size(usage.total)}")
-        worst = max(worst, status, key=("ok", "warn", "fail").index)
-    reason = "; ".join(reasons)
+        found[device] = {"what": what, "path": str(existing), "free_bytes": usage.free, "total_bytes": usage.total,
+                         "status": _disk_status(usage.free, usage.total, thresholds)}
+    rows = list(found.values())
+    worst: Status = max((row["status"] for row in rows), key=("ok", "warn", "fail").index)
+    reason = "; ".join(f"{row['what']} {row['path']}: {_size(row['free_bytes'])} free of "
+                       f"{_size(row['total_bytes'])}" for row in rows)
     if worst != "ok":
         reason += (f" (warn below {_size(thresholds.disk_warn_bytes)} or {thresholds.disk_warn_fraction:.0%}, "
                    f"fail below {_size(thresholds.disk_fail_bytes)})")
-    return Part("disk", worst, reason, {"paths": rows})  # type: ignore[arg-type]  # worst is a Status
+    return Part("disk", worst, reason, {"paths": rows})
 
 
 def _disk_status(free: int, total: int, thresholds: Thresholds) -> Status:

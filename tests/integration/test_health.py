@@ -126,7 +126,8 @@ def test_disk_warns_and_fails_by_its_thresholds(sqlite_template: Path, tmp_path:
     free = shutil.disk_usage(tmp_path).free
     assert health.check(db, actor=ACTOR).part("disk").status == "ok"
     warned = health.check(db, actor=ACTOR, thresholds=Thresholds(disk_warn_bytes=free * 2)).part("disk")
-    assert warned.status == "warn" and f"database {tmp_path}" in warned.reason and "warn below" in warned.reason
+    assert warned.status == "warn" and f"database and store {tmp_path}: " in warned.reason  # one file system
+    assert "warn below 1.0 GiB" not in warned.reason and "warn below" in warned.reason
     failed = health.check(db, actor=ACTOR, thresholds=Thresholds(disk_fail_bytes=free * 2)).part("disk")
     assert failed.status == "fail" and failed.details["paths"][0]["free_bytes"] > 0
     db.dispose()
