@@ -27,9 +27,8 @@ def health(
 ) -> None:
     """Check the database, its pool, the artifact store, the audit chain, the job queue and the disk.
 
-    Each part is ok, warn or fail with a reason. Exit 0 when nothing fails, 1 when a part fails, 2 with
-    --strict when a part warns. Names the database checked (password masked) and warns about STRATLOGIC_*
-    variables that are no setting.
+    Each part is ok, warn or fail, with a reason. Exit 0 when nothing fails, 1 when a part fails,
+    2 with --strict when a part warns and none fails. Warns about STRATLOGIC_* variables that are no setting.
 
     Example: stratlogic health --deep --strict
     """
