@@ -23,12 +23,13 @@ class Repos:
     artifacts: ArtifactRepository
     jobs: JobRepository
     audit: AuditRepository
+    trail: AuditTrail
 
     @classmethod
     def of(cls, uow: UnitOfWork) -> Repos:
         """Build every repository over ``uow``."""
         return cls(UserRepository(uow), ConfigRepository(uow), ArtifactRepository(uow), JobRepository(uow),
-                   AuditRepository(uow))
+                   AuditRepository(uow), AuditTrail(uow))
 
 
 __all__ = ["ArtifactRepository", "AuditEntry", "AuditRepository", "AuditTrail", "ConfigEntry", "ConfigRepository",

@@ -17,7 +17,7 @@ from stratlogic.db import Database, arrow
 from stratlogic.db.actor import acting_as
 from stratlogic.errors import ValidationError
 from stratlogic.models.audit_rules import GENESIS, ROW_FIELDS, AuditAction, content_ok, timestamp
-from stratlogic.repositories import AuditEntry, AuditTrail, TrailEnd
+from stratlogic.repositories import AuditEntry, AuditTrail, Repos, TrailEnd
 from stratlogic.repositories.trail import arrow_batches, key_of
 from tests.conftest import make_settings
 
@@ -35,7 +35,8 @@ def record_rows(db: Database, n: int) -> list[int]:
 
 def test_an_empty_trail_has_no_tail_and_links_to_genesis(db: Database) -> None:
     with db.unit_of_work(readonly=True) as uow:
-        trail = AuditTrail(uow)
+        trail = Repos.of(uow).trail  # the notebook's way in, the same repository
+        assert isinstance(trail, AuditTrail) and trail.uow is uow
         assert (trail.tail(), trail.tail_hash(), trail.count(), trail.id_span(), trail.first_id()) == (
             None, GENESIS, 0, None, None)
         assert list(trail.rows(-(2**63), 2**63 - 1)) == [] and trail.prunes() == []
