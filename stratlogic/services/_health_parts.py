@@ -86,6 +86,11 @@ def database_part(database: Database, *, timeout: float | None,
                   thresholds: Thresholds) -> tuple[Part, str | None]:
     """Reachable, latency, server version, revision against head; and why the database's other parts cannot
     be checked (None when they can)."""
+    missing = _missing_sqlite_file(database)
+    if missing is not None:  # connecting would make an empty file: a health check changes nothing
+        reason = f"no database file at {missing}: run `stratlogic db upgrade` to make one"
+        return (Part("database", "fail", reason, {"backend": "sqlite", "reachable": False}),
+                "not checked: the database file does not exist")
     if timeout is not None and database.dialect == "postgresql":
         report = db_health.probe(database.settings, timeout)
     else:
@@ -104,6 +109,14 @@ def database_part(database: Database, *, timeout: float | None,
                                         f"{thresholds.latency_ms:g} ms); schema at head {report.head_revision}",
                     details), None
     return Part("database", "ok", report.message, details), None
+
+
+def _missing_sqlite_file(database: Database) -> Path | None:
+    name = database.settings.url.database if database.dialect == "sqlite" else None
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    path = Path(name).expanduser()
+    return None if path.exists() else path
 
 
 def pool_part(database: Database) -> Part:

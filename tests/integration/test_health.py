@@ -183,11 +183,25 @@ def test_a_database_that_does_not_exist_fails_naming_it(pg_available: bool, tmp_
 
 
 def test_an_unmigrated_database_fails_and_says_what_to_run(empty_url: str, tmp_path: Path) -> None:
+    """An empty database (on SQLite an empty file: a missing one has its own test)."""
     db = Database.from_settings(make_settings(empty_url, tmp_path))
+    with db.unit_of_work() as uow:  # the SQLite file exists once something was run on it
+        uow.session.execute(text("SELECT 1"))
     report = health.check(db, actor=ACTOR, deep=True)
     assert report.part("database").status == "fail" and "stratlogic db upgrade" in report.part("database").reason
     assert report.part("queue").reason == ("not checked: the database is not migrated "
                                            "(run `stratlogic db upgrade`)")
+    db.dispose()
+
+
+@pytest.mark.sqlite
+def test_a_missing_sqlite_file_fails_and_is_not_made(tmp_path: Path) -> None:
+    path = tmp_path / "nothing-here.db"
+    db = Database.from_settings(make_settings(f"sqlite:///{path}", tmp_path))
+    report = health.check(db, actor=ACTOR)
+    assert report.part("database").reason == f"no database file at {path}: run `stratlogic db upgrade` to make one"
+    assert report.part("audit").reason == "not checked: the database file does not exist"
+    assert not path.exists() and report.exit_code() == 1 and not report.reachable
     db.dispose()
 
 
