@@ -24,8 +24,8 @@ from stratlogic.db import Database, UnitOfWork, arrow
 from stratlogic.errors import DatabaseError
 from stratlogic.models import AuditLog, Base, SystemConfig, UTCDateTime
 from stratlogic.models.audit_rules import AuditAction
-from stratlogic.repositories import _trail
 from stratlogic.repositories.bulk import BulkWriter, Model, deferred_indexes
+from stratlogic.repositories.trail import AuditTrail
 
 Kind = Literal["int32", "int64", "bool", "text", "time", "json"]
 UTC_US = pa.timestamp("us", tz="UTC")
@@ -328,7 +328,7 @@ def loading(db: Database, tables: Sequence[TableSpec]) -> Iterator[Loader]:
     models = [t.model for t in tables]
     try:
         with db.unit_of_work() as uow:
-            _trail.lock(uow)
+            AuditTrail(uow).lock()
             # every secondary index and key built once after the load (a sort each), as pg_restore does
             deferred = deferred_indexes(uow, models) if db.dialect == "postgresql" else contextlib.nullcontext()
             with deferred, BulkWriter(uow) as writer:
@@ -372,7 +372,8 @@ def record_restore(db: Database, details: dict[str, Any], *, new_identity: str |
     """After a restore: a new installation id when asked (audited), then the ``backup.restored`` row,
     chained to the restored tail, in one transaction."""
     with db.unit_of_work() as uow:
-        _trail.lock(uow)
+        trail = AuditTrail(uow)
+        trail.lock()
         if new_identity is not None:
             row = uow.session.get(SystemConfig, INSTALLATION_KEY)
             old = row.value if row is not None else None
@@ -383,14 +384,14 @@ def record_restore(db: Database, details: dict[str, Any], *, new_identity: str |
             else:
                 row.value = new_identity
             uow.session.flush()
-            _trail.record(uow, AuditAction.CONFIG_SET, "config", INSTALLATION_KEY, {"old": old, "new": new_identity})
-        _trail.record(uow, AuditAction.BACKUP_RESTORED, "database", None, details)
+            trail.record(AuditAction.CONFIG_SET, "config", INSTALLATION_KEY, {"old": old, "new": new_identity})
+        trail.record(AuditAction.BACKUP_RESTORED, "database", None, details)
 
 
 def record_backup(db: Database, action: AuditAction, details: dict[str, Any]) -> None:
     """Append one backup row to the trail in a transaction of its own (committed when this returns)."""
     with db.unit_of_work() as uow:
-        _trail.record(uow, action, "database", None, details)
+        AuditTrail(uow).record(action, "database", None, details)
 
 
 __all__ = ["INSTALLATION_KEY", "TRANSIENT", "UTC_US", "ColumnSpec", "Kind", "Loader", "SnapshotFacts", "TableSpec",
