@@ -14,10 +14,10 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from stratlogic.analytics._export_files import Target, storage_errors
 from stratlogic.config import Settings
 from stratlogic.errors import ValidationError
 from stratlogic.services import _backup_files as files
+from stratlogic.services._backup_files import Target, storage_errors
 from stratlogic.storage.factory import store_from_settings
 
 _CHUNK = 4 * 2**20
