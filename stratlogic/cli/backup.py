@@ -16,8 +16,7 @@ if TYPE_CHECKING:
     from stratlogic.db import Database
     from stratlogic.db.actor import Actor
 
-app = typer.Typer(help="Back the database up (Parquet per table + a manifest), or check a backup.",
-                  no_args_is_help=False, invoke_without_command=True)
+app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")]
 
@@ -31,12 +30,12 @@ def backup(
                                                             "against its sha256).")] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Back the database up in one snapshot: one Parquet file per table and manifest.json (written last).
+    """Back the database up in one snapshot: a Parquet file per table, and manifest.json written last.
 
-    Writers go on meanwhile. A backup.started audit row comes before the snapshot (the backup holds it) and
-    backup.completed with the manifest's sha256 after it. A failed backup leaves nothing that looks complete.
+    Writers go on meanwhile. A failed backup leaves nothing that looks complete.
+    Audit rows: backup.started before the snapshot (the backup holds it), backup.completed after it.
 
-    Example: stratlogic backup --out backups/2026-12-06
+    Example: stratlogic backup --out backups/2026-12-06 (then: stratlogic backup verify backups/2026-12-06)
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -98,9 +97,8 @@ def restore(
 ) -> None:
     """Restore a backup into an empty database (either engine), checking every file before writing anything.
 
-    Builds the backup's revision, loads every table in one transaction, checks rows and content hashes again,
-    and appends a backup.restored audit row. The store identity travels: stop the old database writing to its
-    artifact store, or use --new-identity for an independent copy.
+    Builds the backup's revision, loads every table in one transaction, then checks rows and content hashes.
+    The store identity travels: stop the old database writing to its store (or use --new-identity).
 
     Example: stratlogic restore backups/2026-12-06 --into postgresql://app@db.example/stratlogic --upgrade
     """
