@@ -123,7 +123,8 @@ def reset(database: Database, *, actor: Actor, demo: DemoOptions | None = None) 
     password file, then migrate it again (refused on PostgreSQL: its administrator drops a server database).
 
     What comes next is checked first, so a typo empties nothing: a weak ``STRATLOGIC_ADMIN_PASSWORD`` (the
-    admin is made again) and, when given, the ``demo`` options.
+    admin is made again) and, when given, the ``demo`` options. ``database``'s pooled connections are closed
+    (they pointed at the deleted file); it connects to the new one on its next use.
     """
     if demo is not None:
         check_demo(demo)
