@@ -30,9 +30,10 @@ def backup(
                                                             "against its sha256).")] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Back the database up in one snapshot: a Parquet file per table, and manifest.json written last.
+    """Back the database up (Parquet per table + a manifest), or check a backup.
 
-    Writers go on meanwhile. A failed backup leaves nothing that looks complete.
+    One snapshot; a Parquet file per table, and manifest.json written last. Writers go on meanwhile.
+    A failed backup leaves nothing that looks complete.
     Audit rows: backup.started before the snapshot (the backup holds it), backup.completed after it.
 
     Example: stratlogic backup --out backups/2026-12-06 (then: stratlogic backup verify backups/2026-12-06)
