@@ -207,12 +207,14 @@ def compare(url: str, jobs: int, revision: str, rounds: int) -> None:
         for workers, per_claim in COMPARED:
             ours: list[float] = []
             theirs: list[float] = []
-            for turn in range(rounds):
+            for turn in range(rounds):  # in turns: load from other work on the machine hits both alike
                 trees = [(ROOT, ours), (other, theirs)]
                 for tree, rates in trees if turn % 2 == 0 else trees[::-1]:
                     rates.append(measured_in(tree, shim, url, workers, per_claim, jobs))
             mine, base = statistics.median(ours), statistics.median(theirs)
-            print(f"{workers:>7} {per_claim:>9} {mine:>10,.0f} {base:>10,.0f} {mine / base:>5.2f}x", flush=True)
+            rounds_seen = " ".join(f"{a:,.0f}/{b:,.0f}" for a, b in zip(ours, theirs, strict=True))
+            print(f"{workers:>7} {per_claim:>9} {mine:>10,.0f} {base:>10,.0f} {mine / base:>5.2f}x"
+                  f"   (each round, this/{revision}: {rounds_seen})", flush=True)
 
 
 def main() -> None:
