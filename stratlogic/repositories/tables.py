@@ -118,16 +118,18 @@ def _quoted(name: str) -> str:
     return f'"{name}"'
 
 
-def select_sql(spec: TableSpec, dialect: str) -> str:
-    """The whole table in primary-key order (text keys in byte order on both engines), as the reader reads it.
+def select_sql(spec: TableSpec, dialect: str, *, ordered: bool = True) -> str:
+    """The whole table in primary-key order (text keys in byte order on both engines), as the reader reads it;
+    ``ordered=False``: in storage order (a sequential scan, for a table just loaded in key order).
 
-    Names come from the models, never from input. PostgreSQL sends JSON as its text (canonicalised later).
+    Names come from the models, never from input. PostgreSQL sends JSON as its text (parsed for the hash).
     """
     columns = ", ".join(f"{_quoted(c.name)}::text AS {_quoted(c.name)}" if c.kind == "json" and dialect == "postgresql"
                         else _quoted(c.name) for c in spec.columns)
     collate = ' COLLATE "C"' if dialect == "postgresql" else ""
     order = ", ".join(f"{_quoted(k)}{collate if _is_text(spec, k) else ''}" for k in spec.key)
-    return f"SELECT {columns} FROM {_quoted(spec.name)} ORDER BY {order}"  # noqa: S608 (model names only)
+    query = f"SELECT {columns} FROM {_quoted(spec.name)}"  # noqa: S608 (model names only)
+    return f"{query} ORDER BY {order}" if ordered else query
 
 
 def _is_text(spec: TableSpec, name: str) -> bool:
@@ -218,9 +220,14 @@ def _typed(column: ColumnSpec, array: pa.Array) -> pa.Array:
     return array.cast(column.arrow)
 
 
-def pg_batches(db: Database, snapshot: str, spec: TableSpec) -> Iterator[pa.RecordBatch]:
+def pg_batches(db: Database, snapshot: str, spec: TableSpec, *, storage_order: bool = False
+               ) -> Iterator[pa.RecordBatch]:
     """The whole table in key order, read by an ADBC connection that adopts ``snapshot`` (binary COPY, decoded
-    on a reader thread), as batches of the table's schema."""
+    on a reader thread), as batches of the table's schema.
+
+    ``storage_order``: a plain sequential scan from the table's first page (``synchronize_seqscans`` off), no
+    index walked: a table just loaded in key order comes back in key order, which the caller checks.
+    """
     if not _SNAPSHOT_ID.match(snapshot):  # SET TRANSACTION SNAPSHOT takes no parameter: check what is pasted
         raise DatabaseError(f"unexpected snapshot id {snapshot!r} from pg_export_snapshot()")
 
@@ -229,7 +236,9 @@ def pg_batches(db: Database, snapshot: str, spec: TableSpec) -> Iterator[pa.Reco
         arrow.run(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         arrow.run(connection, f"SET TRANSACTION SNAPSHOT '{snapshot}'")
 
-    batches = arrow.stream(db, select_sql(spec, "postgresql"), session=_PG_SESSION, prepare=adopt,
+    session = (*_PG_SESSION, "SET synchronize_seqscans = off") if storage_order else _PG_SESSION
+    batches = arrow.stream(db, select_sql(spec, "postgresql", ordered=not storage_order), session=session,
+                           prepare=adopt,
                            batch_bytes=BATCH_BYTES, read_ahead=1, thread_name=f"backup-{spec.name}")
     try:
         for batch in batches:

@@ -23,11 +23,12 @@ class Snapshot:
     """The facts of one snapshot and a way to stream each table's rows from it."""
 
     facts: SnapshotFacts
-    stream: Callable[[TableSpec], Iterator[pa.RecordBatch]]
+    stream: Callable[[TableSpec, bool], Iterator[pa.RecordBatch]]
 
-    def batches(self, spec: TableSpec) -> Iterator[pa.RecordBatch]:
-        """The table's rows in key order, typed by the table's schema."""
-        for batch in self.stream(spec):
+    def batches(self, spec: TableSpec, *, storage_order: bool = False) -> Iterator[pa.RecordBatch]:
+        """The table's rows in key order, typed by the table's schema (``storage_order``: as stored, on
+        PostgreSQL; the caller checks the order)."""
+        for batch in self.stream(spec, storage_order):
             if batch.num_rows:
                 yield batch
 
@@ -37,10 +38,10 @@ def snapshot(db: Database) -> Iterator[Snapshot]:
     """Open one read snapshot of every table of ``db``."""
     if db.dialect == "postgresql":
         with tables.pg_snapshot(db) as (snapshot_id, facts):
-            yield Snapshot(facts, lambda spec: tables.pg_batches(db, snapshot_id, spec))
+            yield Snapshot(facts, lambda spec, stored: tables.pg_batches(db, snapshot_id, spec, storage_order=stored))
         return
     with tables.sqlite_snapshot(db) as (uow, facts):
-        yield Snapshot(facts, lambda spec: tables.sqlite_batches(uow, spec))
+        yield Snapshot(facts, lambda spec, _stored: tables.sqlite_batches(uow, spec))
 
 
 __all__ = ["Snapshot", "snapshot"]

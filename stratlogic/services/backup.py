@@ -14,11 +14,13 @@ import hashlib
 import importlib.metadata
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from stratlogic.db import Database, migrate
 from stratlogic.db.actor import Actor, as_actor
@@ -28,7 +30,7 @@ from stratlogic.repositories import tables
 from stratlogic.repositories.tables import TableSpec
 from stratlogic.services import _backup_files as files
 from stratlogic.services import _backup_objects as objects_io
-from stratlogic.services._backup_read import snapshot
+from stratlogic.services._backup_read import Snapshot, snapshot
 from stratlogic.services._backup_rows import ContentHash, check_limits, copy_csv, wire_rows
 from stratlogic.services._base import entry
 
@@ -159,31 +161,39 @@ def _check_files(where: files.Target, manifest: files.Manifest, *, content: bool
     too (``backup verify``; a restore compares the content hashes on the loaded target instead); ``limits``:
     every row within PostgreSQL's limits."""
     for entry_ in manifest.tables:
-        target = where.child(entry_.file)
-        if not files.exists_file(target):
-            raise ValidationError(f"{target.shown} is missing from the backup")
-        size, sha = files.file_digest(target)
-        if size != entry_.bytes:
-            raise ValidationError(f"{target.shown} is {size} bytes, the manifest says {entry_.bytes} "
-                                  "(truncated or altered): the backup cannot be used")
-        if sha != entry_.sha256:
-            raise ValidationError(f"{target.shown} has sha256 {sha}, the manifest says {entry_.sha256} "
-                                  "(altered): the backup cannot be used")
-        spec = entry_.spec
-        hasher = ContentHash(spec)
-        if content:
-            for batch in _batches_of(target, spec):
-                hasher.update(batch)
-                if limits:
-                    check_limits(spec, batch)
-        else:
-            hasher.rows = files.row_count(target)
-            if limits:  # only the key and the text columns are read
-                texts = TableSpec(spec.name, spec.key, tuple(c for c in spec.columns
-                                                             if c.name in spec.key or c.kind in ("text", "json")))
-                for batch in _batches_of(target, texts):
-                    check_limits(texts, batch)
-        _same(target.shown, entry_, hasher, content=content)
+        if not files.exists_file(where.child(entry_.file)):
+            raise ValidationError(f"{where.child(entry_.file).shown} is missing from the backup")
+    with ThreadPoolExecutor(1, thread_name_prefix="backup-sha256") as pool:  # hashing releases the GIL
+        digests = [pool.submit(files.file_digest, where.child(entry_.file)) for entry_ in manifest.tables]
+        for entry_, digest in zip(manifest.tables, digests, strict=True):
+            _check_file(where.child(entry_.file), entry_, digest.result(), content=content, limits=limits)
+
+
+def _check_file(target: files.Target, entry_: files.TableEntry, digest: tuple[int, str], *, content: bool,
+                limits: bool) -> None:
+    """One table file: the next file's sha256 is being computed meanwhile."""
+    size, sha = digest
+    if size != entry_.bytes:
+        raise ValidationError(f"{target.shown} is {size} bytes, the manifest says {entry_.bytes} "
+                              "(truncated or altered): the backup cannot be used")
+    if sha != entry_.sha256:
+        raise ValidationError(f"{target.shown} has sha256 {sha}, the manifest says {entry_.sha256} "
+                              "(altered): the backup cannot be used")
+    spec = entry_.spec
+    hasher = ContentHash(spec)
+    if content:
+        for batch in _batches_of(target, spec):
+            hasher.update(batch)
+            if limits:
+                check_limits(spec, batch)
+    else:
+        hasher.rows = files.row_count(target)
+        if limits:  # only the key and the text columns are read
+            texts = TableSpec(spec.name, spec.key, tuple(c for c in spec.columns
+                                                         if c.name in spec.key or c.kind in ("text", "json")))
+            for batch in _batches_of(target, texts):
+                check_limits(texts, batch)
+    _same(target.shown, entry_, hasher, content=content)
 
 
 def _batches_of(target: files.Target, spec: TableSpec) -> Iterator[pa.RecordBatch]:
@@ -336,14 +346,37 @@ def _load(where: files.Target, manifest: files.Manifest, into: Database) -> None
 
 
 def _check_loaded(manifest: files.Manifest, into: Database) -> None:
-    """Read the target back in one snapshot: the same rows and content hashes as the backup's."""
+    """Read the target back in one snapshot: the same rows and content hashes as the backup's.
+
+    A table with an integer key is read in storage order (a sequential scan: it was just loaded in key order)
+    while each id is checked to be above the last; should one not be, the table is read again in key order.
+    """
     with snapshot(into) as snap:
         for spec in snap.facts.specs:
             entry_ = manifest.table(spec.name)
-            hasher = ContentHash(entry_.spec)
-            for batch in snap.batches(spec):
-                hasher.update(batch)
+            hasher = _hashed(snap, spec, entry_, storage_order=spec.key == ("id",))
+            if hasher is None:
+                hasher = _hashed(snap, spec, entry_, storage_order=False)
+            assert hasher is not None
             _same(f"table {spec.name} as restored", entry_, hasher)
+
+
+def _hashed(snap: Snapshot, spec: TableSpec, entry_: files.TableEntry, *, storage_order: bool) -> ContentHash | None:
+    """The table's content hash; None when rows read in storage order came out of key order."""
+    hasher, last = ContentHash(entry_.spec), None
+    batches = snap.batches(spec, storage_order=storage_order)
+    try:
+        for batch in batches:
+            if storage_order:
+                ids = batch.column("id")
+                rising = pc.all(pc.greater(ids.slice(1), ids.slice(0, len(ids) - 1))).as_py() is not False
+                if not rising or (last is not None and ids[0].as_py() <= last):
+                    return None
+                last = ids[len(ids) - 1].as_py()
+            hasher.update(batch)
+    finally:
+        batches.close()  # type: ignore[attr-defined]
+    return hasher
 
 
 def _notes(manifest: files.Manifest, installation: str | None, new_identity: bool) -> list[str]:
