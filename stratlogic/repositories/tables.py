@@ -338,9 +338,11 @@ def loading(db: Database, tables: Sequence[TableSpec]) -> Iterator[Loader]:
     try:
         with db.unit_of_work() as uow:
             AuditTrail(uow).lock()
-            # every secondary index and key built once after the load (a sort each), as pg_restore does
+            # every index and key built once after the load (a sort each), as pg_restore does: primary keys
+            # first (the inner block ends first), then the foreign keys that need them
             deferred = deferred_indexes(uow, models) if db.dialect == "postgresql" else contextlib.nullcontext()
-            with deferred, BulkWriter(uow) as writer:
+            keys = _without_primary_keys(uow, models) if db.dialect == "postgresql" else contextlib.nullcontext()
+            with deferred, keys, BulkWriter(uow) as writer:
                 loader = Loader(uow, writer)
                 yield loader
                 writer.close()  # every row in before the indexes are rebuilt
@@ -353,6 +355,28 @@ def loading(db: Database, tables: Sequence[TableSpec]) -> Iterator[Loader]:
             raise DatabaseError(f"the database refused the backup's rows: {_first_line(exc)}; the load was "
                                 "rolled back") from exc
         raise
+
+
+#: The primary keys of the tables, as statements dropping and recreating them (names quoted by ``format``).
+_PRIMARY_KEYS = text("""
+SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),
+       format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
+FROM pg_constraint WHERE contype = 'p' AND conrelid = ANY(CAST(:tables AS regclass[]))
+ORDER BY 1
+""")
+
+
+@contextlib.contextmanager
+def _without_primary_keys(uow: UnitOfWork, models: Sequence[Model]) -> Iterator[None]:
+    """Load with no primary key to maintain, then build each once (inside ``deferred_indexes``, which has
+    already dropped the foreign keys that refer to them). A duplicate key still fails the load."""
+    names = [m.__table__.name for m in models]  # type: ignore[attr-defined]
+    statements = uow.session.execute(_PRIMARY_KEYS, {"tables": names}).all()
+    for drop, _create in statements:
+        uow.session.execute(text(drop))
+    yield
+    for _drop, create in statements:
+        uow.session.execute(text(create))
 
 
 def _reset_sequences(uow: UnitOfWork, tables: Sequence[TableSpec]) -> None:
@@ -373,8 +397,12 @@ def _reset_sequences(uow: UnitOfWork, tables: Sequence[TableSpec]) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text_ = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return text_[0] if text_ else type(exc).__name__
+    """The database's reason in one line, with its detail when it gives one (``Key (id)=(1) is duplicated.``)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    detail = getattr(getattr(cause, "diag", None), "message_detail", None)
+    first = lines[0] if lines else type(exc).__name__
+    return f"{first} ({detail})" if detail and detail not in first else first
 
 
 def record_restore(db: Database, details: dict[str, Any], *, new_identity: str | None) -> None:

@@ -328,7 +328,8 @@ def _restore_sqlite(where: files.Target, manifest: files.Manifest, into: Databas
 
 def _load(where: files.Target, manifest: files.Manifest, into: Database) -> None:
     """Every table in one transaction through the bulk writer (PostgreSQL: ``COPY`` of CSV that Arrow writes in
-    C++; SQLite: ``executemany``); the counts checked before it commits."""
+    C++; SQLite: ``executemany``); the rows sent counted against the manifest before it commits (the read-back
+    after the commit counts what the tables hold)."""
     specs = [t.spec for t in manifest.tables]
     with tables.loading(into, specs) as loader:
         for entry_, spec in zip(manifest.tables, specs, strict=True):
@@ -337,11 +338,11 @@ def _load(where: files.Target, manifest: files.Manifest, into: Database) -> None
                     loader.write_csv(spec, copy_csv(batch), batch.num_rows)
                 else:
                     loader.write(spec, wire_rows(spec, batch, into.dialect))
-        loader.writer.close()
-        counts = loader.counts([t.name for t in manifest.tables])
+        loader.writer.close()  # every COPY done: a COPY stores every row it was sent, or fails
+        counts = loader.writer.rows_written
         for entry_ in manifest.tables:
-            if counts.get(entry_.name) != entry_.rows:
-                raise DatabaseError(f"table {entry_.name}: {counts.get(entry_.name)} rows loaded, the backup holds "
+            if counts.get(entry_.name, 0) != entry_.rows:
+                raise DatabaseError(f"table {entry_.name}: {counts.get(entry_.name, 0)} rows loaded, the backup holds "
                                     f"{entry_.rows}; nothing was kept")
 
 

@@ -308,9 +308,9 @@ def test_a_load_failing_mid_way_leaves_the_target_as_it_was(db: Database, target
     if target.dialect == "sqlite":
         seed_defaults(target_migrated(target))
         before = dump(target, "users")
-    with pytest.raises(DatabaseError, match=r"the database refused the backup's rows: .*(UNIQUE constraint failed: "
-                                            r"users\.id|duplicate key value violates unique constraint \"pk_users\"); "
-                                            r"the load was rolled back"):
+    with pytest.raises(DatabaseError, match=r"the database refused the backup's rows: (UNIQUE constraint failed: "
+                                            r"users\.id|could not create unique index \"pk_users\" \(Key \(id\)="
+                                            r"\(\d+\) is duplicated\.\)); the load was rolled back"):
         restore(str(tmp_path / "bk"), target, actor=ACTOR, force=True)
     if target.dialect == "sqlite":
         assert dump(reopen(target), "users") == before
