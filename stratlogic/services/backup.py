@@ -224,7 +224,9 @@ def restore(location: str, into: Database, *, actor: Actor, force: bool = False,
         where = files.location(location, into.settings)
         manifest, digest = files.read_manifest(where)
         _refuse_unknown_revision(manifest)
-        _check_files(where, manifest, content=False, limits=into.dialect == "postgresql")
+        # PostgreSQL's limits: a backup of PostgreSQL (at this revision: the same limits) cannot break them
+        _check_files(where, manifest, content=False,
+                     limits=into.dialect == "postgresql" and manifest.dialect != "postgresql")
         if manifest.objects is not None:
             objects_io.verify_objects(where, manifest)
         state = tables.target_state(into)
