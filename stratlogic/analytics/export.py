@@ -274,7 +274,7 @@ def day_runs(batch: pa.RecordBatch, time_column: str) -> Iterator[tuple[str, pa.
 def sidecar_document(request: ExportRequest, snapshot: Snapshot, result: ExportResult,
                      window: tuple[datetime, datetime] | None) -> dict[str, Any]:
     """Everything needed to know what an export holds and to check its files."""
-    import stratlogic
+    from stratlogic.reports.manifest import package_version
 
     since, until = window or (request.window.since, request.window.until)
     tail = snapshot.tail
@@ -293,7 +293,7 @@ def sidecar_document(request: ExportRequest, snapshot: Snapshot, result: ExportR
         "replaced": list(result.replaced),
         "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in snapshot.source.schema],
         "arrow_schema": base64.b64encode(snapshot.source.schema.serialize().to_pybytes()).decode(),
-        "package_version": str(stratlogic.__version__),
+        "package_version": package_version(),
         "database": request.db.dialect,
         "audit_chain_tail": {"id": tail[0], "hash": tail[1]} if tail else None,
         "exported_at": datetime.now(UTC).isoformat(),
