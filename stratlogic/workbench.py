@@ -131,7 +131,7 @@ class Workbench:
         if self._store is None:
             from stratlogic.services import artifacts
 
-            self._store = artifacts._store(self.db, None)  # the store the services use for this database
+            self._store = artifacts.configured_store(self.db)  # the store the services use for this database
         return self._store
 
     @property
