@@ -24,6 +24,7 @@ claim itself.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -56,7 +57,10 @@ _SET = ", ".join(f"{column} = j.{column} + 1" if how is Claimed.NEXT else f"{col
                  for column, how in CLAIM.sets.items())
 _ORDER = ", ".join(f"{column} DESC" if descending else column for column, descending in CLAIM.order)
 _DUE = f"status = '{CLAIM.source.value}' AND ({CLAIM.due_column} IS NULL OR {CLAIM.due_column} <= %(now)s)"
-_DETAILS = (f"jsonb_build_object('from', '{CLAIM.source.value}', 'to', '{CLAIM.target.value}', 'attempt', attempt, "
+#: The row's details: the actor's origin (``{"cli": {...}}``, or ``{}``) under the rule's own keys, as
+#: ``Actor.details`` builds them for every other audit row (the row's own keys win: jsonb ``||`` keeps the right).
+_DETAILS = ("%(origin)s::jsonb || "
+            f"jsonb_build_object('from', '{CLAIM.source.value}', 'to', '{CLAIM.target.value}', 'attempt', attempt, "
             "'worker', %(worker)s::text)")
 
 
@@ -103,7 +107,9 @@ def params(worker_id: str, n: int, kinds: Sequence[str] | None, now: datetime, l
     inner, outer = _pads(key) if key else (None, None)
     return {"worker": worker_id, "now": now, "lease_until": lease_until,
             "kinds": list(kinds) if kinds else None, "actor_id": actor.user_id,
-            "ip": actor.ip_address, "user_agent": actor.user_agent, "head": f"{before}{timestamp(now)}{after}",
+            "ip": actor.ip_address, "user_agent": actor.user_agent,
+            "origin": json.dumps(actor.origin.as_details() if actor.origin else {}),
+            "head": f"{before}{timestamp(now)}{after}",
             "middle": middle, "tail": tail, "inner": inner, "outer": outer}
 
 
@@ -124,7 +130,7 @@ def _pieces(worker_id: str, actor: Actor) -> tuple[str, str, str, str]:
             change to the canonical form that this cutting no longer fits shows up here and in the tests).
     """
     def body(when: str, job_id: str, attempt: int) -> str:
-        details = CLAIM.audit_details(attempt, worker_id)
+        details = actor.details(CLAIM.audit_details(attempt, worker_id))
         return canonical(when, actor.user_id, _ACTION, "job", job_id, actor.ip_address, actor.user_agent,
                          details).decode()
 

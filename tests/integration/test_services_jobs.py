@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from stratlogic.audit.verify import verify
 from stratlogic.config import Settings
 from stratlogic.db import Database
 from stratlogic.db.actor import Actor, Origin
@@ -65,14 +66,11 @@ def test_claim_records_the_actor_given_on_each_claimed_job(db: Database) -> None
                                                                     "worker-1")
 
 
-def test_claim_records_the_actors_origin(db: Database, request: pytest.FixtureRequest) -> None:
-    if "postgres" in request.node.name:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "the PostgreSQL claim statement's audit rows leave out the actor's origin: repositories/_claim.py "
-            "_pieces renders CLAIM.audit_details without actor.details(...), as _trail.append adds it")))
+def test_claim_records_the_actors_origin(db: Database) -> None:
     actor, queued, _ = some_jobs(db)
     service.claim(db, "worker-1", actor=actor)
     assert last_entry(db, queued)[2].get("cli") == {"os_user": "ada", "host": "ws-12"}
+    assert verify(db).ok  # the origin is in the hashed form too (PostgreSQL builds it in the statement)
 
 
 def test_retry_refuses_a_job_that_is_not_failed_naming_it_and_requeues_nothing(db: Database) -> None:
