@@ -17,7 +17,6 @@ from contextlib import ExitStack
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from stratlogic.analytics import _export_files as files
 from stratlogic.analytics._export_read import open_snapshot
 from stratlogic.analytics.export import (
     ROWS_PER_PART,
@@ -32,6 +31,7 @@ from stratlogic.analytics.export import (
     sidecar_document,
 )
 from stratlogic.errors import ConflictError, ValidationError
+from stratlogic.storage import locations as files
 
 _SKIPPED = (".", "_")
 #: Days with an open file at once; one more closes the least recently written.

@@ -34,7 +34,6 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from stratlogic.analytics import _export_files as files
 from stratlogic.analytics._export_read import Snapshot, open_snapshot
 from stratlogic.analytics._export_sources import KINDS, Condition, Source, as_json, parse_conditions, source_for
 from stratlogic.analytics._export_write import BatchWriter, CsvOut, HashingFile, ParquetOut, XlsxOut
@@ -42,6 +41,7 @@ from stratlogic.analytics.window import Window, parse_window
 from stratlogic.config import Settings
 from stratlogic.db import Database
 from stratlogic.errors import ConflictError, DatabaseError, ValidationError
+from stratlogic.storage import locations as files
 
 Format = Literal["parquet", "csv", "xlsx"]
 FORMATS: tuple[Format, ...] = ("parquet", "csv", "xlsx")

@@ -9,14 +9,11 @@ when complete; on S3, which has no rename, the files go to their final keys and 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import posixpath
-import secrets
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -26,6 +23,7 @@ import pyarrow.parquet as pq
 from stratlogic.config import Settings
 from stratlogic.errors import StorageError, ValidationError
 from stratlogic.repositories.tables import ColumnSpec, Kind, TableSpec
+from stratlogic.storage.locations import Target, discard, resolve, storage_errors
 
 FORMAT = "stratlogic-backup/1"
 MANIFEST = "manifest.json"
@@ -102,77 +100,9 @@ class Manifest:
             raise ValidationError(f"{shown} is not a stratlogic backup manifest: {exc}") from None
 
 
-@dataclass(frozen=True)
-class Target:
-    """A place in a local folder or on S3: the filesystem, the path inside it, and how to show it to people.
-
-    The same shape as the export's (``analytics/_export_files.py``, private to analytics): both go through
-    ``pyarrow.fs`` with the configured S3 endpoint.
-    """
-
-    fs: pafs.FileSystem
-    path: str
-    shown: str
-
-    @property
-    def is_s3(self) -> bool:
-        """Whether the place is on S3."""
-        return isinstance(self.fs, pafs.S3FileSystem)
-
-    def child(self, *parts: str) -> Target:
-        """A path below this one."""
-        return Target(self.fs, posixpath.join(self.path, *parts), posixpath.join(self.shown, *parts))
-
-    def temporary(self) -> Target:
-        """A hidden name beside this path, for a folder while it is written."""
-        parent, name = posixpath.split(self.path)
-        hidden = f".{name}.tmp-{secrets.token_hex(4)}"
-        return Target(self.fs, posixpath.join(parent, hidden), posixpath.join(posixpath.dirname(self.shown), hidden))
-
-
 def location(text: str, settings: Settings) -> Target:
     """A backup's place: a local folder, or ``s3://bucket/prefix`` on the configured S3 endpoint."""
-    if not text.strip():
-        raise ValidationError("backup location: give a folder or s3://bucket/prefix")
-    if not text.startswith("s3://"):
-        path = Path(text).expanduser()
-        path = path if path.is_absolute() else Path.cwd() / path
-        return Target(pafs.LocalFileSystem(), path.as_posix(), str(path))
-    bucket_key = text.removeprefix("s3://").strip("/")
-    if "/" not in bucket_key:
-        raise ValidationError(f"backup location {text!r}: give s3://bucket/prefix, not a bare bucket")
-    return Target(_s3(settings, text), bucket_key, f"s3://{bucket_key}")
-
-
-def _s3(settings: Settings, shown: str) -> pafs.S3FileSystem:
-    from stratlogic.storage.s3 import parse_endpoint  # the minio client's module: only S3 users import it
-
-    if not settings.s3_endpoint:
-        raise ValidationError(f"backup location {shown!r}: no S3 endpoint configured (set STRATLOGIC_S3_ENDPOINT)")
-    host, secure = parse_endpoint(settings.s3_endpoint, settings.s3_secure)
-    keys: dict[str, Any] = {"anonymous": True}
-    if settings.s3_access_key and settings.s3_secret_key:
-        keys = {"access_key": settings.s3_access_key.get_secret_value(),
-                "secret_key": settings.s3_secret_key.get_secret_value()}
-    return pafs.S3FileSystem(endpoint_override=host, scheme="https" if secure else "http",
-                             connect_timeout=settings.connect_timeout, request_timeout=120, **keys)
-
-
-@contextlib.contextmanager
-def storage_errors(target: Target, action: str) -> Iterator[None]:
-    """An OS or S3 failure as one StorageError line naming the place (never credentials)."""
-    try:
-        yield
-    except (OSError, pa.ArrowException) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"cannot {action} {target.shown}: {reason}") from exc
-
-
-def discard(target: Target) -> None:
-    """Delete a file if it is there; a failure to delete never hides the error that led here."""
-    with contextlib.suppress(OSError, pa.ArrowException):
-        if target.fs.get_file_info(target.path).type == pafs.FileType.File:
-            target.fs.delete_file(target.path)
+    return resolve(text, settings, label="backup location")
 
 
 def is_empty(target: Target) -> bool:

@@ -17,8 +17,8 @@ import pyarrow.fs as pafs
 from stratlogic.config import Settings
 from stratlogic.errors import ValidationError
 from stratlogic.services import _backup_files as files
-from stratlogic.services._backup_files import Target, storage_errors
 from stratlogic.storage.factory import store_from_settings
+from stratlogic.storage.locations import Target, storage_errors
 
 _CHUNK = 4 * 2**20
 

@@ -1,5 +1,5 @@
-"""Where an export goes: a local path or ``s3://bucket/prefix`` (through ``pyarrow.fs``), and how files are
-put in place there.
+"""Where files go that are not artifacts (exports, backups): a local path or ``s3://bucket/prefix`` on the
+configured S3 endpoint (through ``pyarrow.fs``), and how files are put in place there.
 
 Every file is written under a temporary name that Hive-style readers skip (a leading ``.``, a suffix other
 than ``.parquet``), then moved to its final name: a rename on a local disk; on S3, which has no rename, a
@@ -57,26 +57,29 @@ class Target:
         return self.sibling(f".{self.name}.tmp-{secrets.token_hex(4)}")
 
 
-def resolve(out: str | Path, settings: Settings) -> Target:
-    """Parse ``--out``: ``s3://bucket/key`` on the configured S3 endpoint, anything else a local path."""
+def resolve(out: str | Path, settings: Settings, *, label: str = "out") -> Target:
+    """Parse a location: ``s3://bucket/key`` on the configured S3 endpoint, anything else a local path.
+
+    ``label`` names the location in errors (``out``, ``backup location``).
+    """
     text = str(out)
     if not text.strip():
-        raise ValidationError("out: give a file or folder path, or s3://bucket/prefix")
+        raise ValidationError(f"{label}: give a local path or s3://bucket/prefix")
     if not text.startswith("s3://"):
         path = Path(text).expanduser()
         path = path if path.is_absolute() else Path.cwd() / path
         return Target(pafs.LocalFileSystem(), path.as_posix(), str(path))
     bucket_key = text.removeprefix("s3://").strip("/")
     if "/" not in bucket_key:
-        raise ValidationError(f"out {text!r}: give s3://bucket/name, not a bare bucket")
-    return Target(_s3(settings, text), bucket_key, f"s3://{bucket_key}")
+        raise ValidationError(f"{label} {text!r}: give s3://bucket/prefix, not a bare bucket")
+    return Target(_s3(settings, text, label), bucket_key, f"s3://{bucket_key}")
 
 
-def _s3(settings: Settings, shown: str) -> pafs.S3FileSystem:
+def _s3(settings: Settings, shown: str, label: str) -> pafs.S3FileSystem:
     from stratlogic.storage.s3 import parse_endpoint  # the minio client's module: only S3 users import it
 
     if not settings.s3_endpoint:
-        raise ValidationError(f"out {shown!r}: no S3 endpoint configured (set STRATLOGIC_S3_ENDPOINT)")
+        raise ValidationError(f"{label} {shown!r}: no S3 endpoint configured (set STRATLOGIC_S3_ENDPOINT)")
     host, secure = parse_endpoint(settings.s3_endpoint, settings.s3_secure)
     keys: dict[str, Any] = {}
     if settings.s3_access_key and settings.s3_secret_key:
