@@ -14,7 +14,7 @@ from stratlogic.config import Settings
 from stratlogic.db import migrate
 from stratlogic.db.engine import make_engine
 from stratlogic.errors import MigrationError
-from tests.cli_helpers import BIN, run_cli
+from tests.cli_helpers import BIN, run_here
 from tests.conftest import make_settings
 
 
@@ -77,19 +77,19 @@ def env_of(settings: Settings, tmp_path: Path) -> dict[str, str]:
 def test_cli_downgrade_base_refuses_without_yes_naming_the_tables(settings: Settings, tmp_path: Path) -> None:
     env = env_of(settings, tmp_path)
     head = migrate.heads()[0]
-    refused = run_cli("db", "downgrade", "base", env=env)
+    refused = run_here("db", "downgrade", "base", env=env)
     assert refused.returncode == 1
     line, = refused.stderr.strip().splitlines()
     assert line.startswith(f"error: downgrade from {head} to base drops table ") and "table users" in line
     assert "pass --yes" in line and migrate.current(settings) == head
-    done = run_cli("db", "downgrade", "base", "--yes", env=env)
+    done = run_here("db", "downgrade", "base", "--yes", env=env)
     assert done.returncode == 0, done.stderr
     assert migrate.current(settings) is None
 
 
 def test_cli_downgrade_too_many_steps(settings: Settings, tmp_path: Path) -> None:
     above = len(list(migrate.script_directory().walk_revisions()))
-    result = run_cli("db", "downgrade", "--steps", "99", "--yes", env=env_of(settings, tmp_path))
+    result = run_here("db", "downgrade", "--steps", "99", "--yes", env=env_of(settings, tmp_path))
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: cannot go down 99 steps: the database is {above} revisions above base"
 
@@ -119,7 +119,7 @@ def pg_settings(pg_database, pg_template: str, tmp_path: Path) -> Settings:  # t
 @pytest.mark.postgres
 def test_cli_downgrade_sql_prints_without_asking(pg_settings: Settings, tmp_path: Path) -> None:
     settings = pg_settings
-    result = run_cli("db", "downgrade", "base", "--sql", env=env_of(settings, tmp_path))
+    result = run_here("db", "downgrade", "base", "--sql", env=env_of(settings, tmp_path))
     assert result.returncode == 0, result.stderr
     assert "DROP TABLE users" in result.stdout
     assert migrate.current(settings) == migrate.heads()[0]
@@ -130,7 +130,7 @@ def test_upgrade_sql_starts_at_the_current_revision(pg_settings: Settings, tmp_p
     settings = pg_settings
     env = env_of(settings, tmp_path)
     head = migrate.heads()[0]
-    at_head = run_cli("db", "upgrade", "--sql", env=env)
+    at_head = run_here("db", "upgrade", "--sql", env=env)
     assert at_head.returncode == 0 and at_head.stdout == ""
     assert at_head.stderr.strip() == f"database already at {head} (head): no SQL to print"
     migrate.downgrade(settings, "0005", yes=True)
@@ -162,9 +162,9 @@ def test_relative_steps_beyond_head_or_a_relative_revision_say_what_to_do(settin
 
 def test_a_refusal_points_to_sql_only_where_it_can_be_printed(settings: Settings, tmp_path: Path) -> None:
     env = env_of(settings, tmp_path)
-    refused = run_cli("db", "downgrade", "--steps", "1", env=env)
+    refused = run_here("db", "downgrade", "--steps", "1", env=env)
     assert refused.returncode == 1 and "pass --yes" in refused.stderr
-    sql = run_cli("db", "downgrade", "--steps", "1", "--sql", env=env)
+    sql = run_here("db", "downgrade", "--steps", "1", "--sql", env=env)
     if settings.backend == "sqlite":  # no offline SQL for SQLite's table rebuilds
         assert "--sql" not in refused.stderr
         assert sql.returncode == 1 and "run `stratlogic db downgrade` instead" in sql.stderr
@@ -176,7 +176,7 @@ def test_a_refusal_points_to_sql_only_where_it_can_be_printed(settings: Settings
 @pytest.mark.postgres
 def test_upgrade_sql_to_an_older_revision_is_refused(pg_settings: Settings, tmp_path: Path) -> None:
     """Alembic printed an empty BEGIN/COMMIT script for it: refused like the upgrade itself."""
-    result = run_cli("db", "upgrade", "0005", "--sql", env=env_of(pg_settings, tmp_path))
+    result = run_here("db", "upgrade", "0005", "--sql", env=env_of(pg_settings, tmp_path))
     assert result.returncode == 1 and result.stdout == ""
     assert "upgrade to '0005' refused: the database is at" in result.stderr and "db downgrade 0005" in result.stderr
 

@@ -16,7 +16,7 @@ from stratlogic.db import Database
 from stratlogic.models import JobStatus, ScrapingJob, utcnow
 from stratlogic.repositories import UserRepository
 from stratlogic.repositories.jobs import JobRepository
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import run_here
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def statuses(db: Database) -> dict[int, str]:
 
 def refused(env: dict[str, str], *args: str) -> str:
     """Run a command that must fail cleanly; its error line."""
-    done = run_cli(*args, env=env)
+    done = run_here(*args, env=env)
     assert done.returncode == 1, (args, done.stdout, done.stderr)
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr, done.stderr
     return done.stderr
@@ -52,12 +52,12 @@ def test_jobs_commands_steer_the_queue_and_refuse_bad_input(settings: Settings, 
         then.claim("w", kinds=["old"])
         then.complete(old, "w")
 
-    listed = [json.loads(line) for line in run_cli("jobs", "list", "--json", env=env).stdout.splitlines()]
+    listed = [json.loads(line) for line in run_here("jobs", "list", "--json", env=env).stdout.splitlines()]
     assert {row["id"]: row["status"] for row in listed} == {queued: "queued", failed: "failed", old: "completed"}
-    only_failed = run_cli("jobs", "list", "--status", "failed", "--json", env=env).stdout.splitlines()
+    only_failed = run_here("jobs", "list", "--status", "failed", "--json", env=env).stdout.splitlines()
     assert [json.loads(line)["id"] for line in only_failed] == [failed]
     assert "'bogus'" in refused(env, "jobs", "list", "--status", "bogus")
-    shown = json.loads(run_cli("jobs", "show", str(failed), "--json", env=env).stdout)
+    shown = json.loads(run_here("jobs", "show", str(failed), "--json", env=env).stdout)
     moves = [entry["details"]["to"] for entry in shown["history"] if entry["action"] == "job.status_changed"]
     assert (shown["error_type"], moves) == ("Timeout", ["queued", "running", "failed"])
     assert str(10**6) in refused(env, "jobs", "show", str(10**6))
@@ -71,18 +71,18 @@ def test_jobs_commands_steer_the_queue_and_refuse_bad_input(settings: Settings, 
     assert "'soon'" in refused(env, "jobs", "cleanup", "--older-than", "soon")
     assert statuses(db) == before  # nothing refused changed anything
 
-    assert run_cli("jobs", "cancel", str(queued), env=env).returncode == 0
+    assert run_here("jobs", "cancel", str(queued), env=env).returncode == 0
     again = refused(env, "jobs", "cancel", str(queued))
     assert str(queued) in again and "cancelled" in again
-    retried = run_cli("jobs", "retry", "--id", str(failed), env=env)
+    retried = run_here("jobs", "retry", "--id", str(failed), env=env)
     assert retried.returncode == 0 and f"re-queued 1 job(s): {failed}" in retried.stderr
-    assert "re-queued 0, failed 0" in run_cli("jobs", "recover-stale", env=env).stderr
+    assert "re-queued 0, failed 0" in run_here("jobs", "recover-stale", env=env).stderr
 
-    preview = run_cli("jobs", "cleanup", "--older-than", "30d", "--dry-run", env=env)
+    preview = run_here("jobs", "cleanup", "--older-than", "30d", "--dry-run", env=env)
     assert preview.returncode == 0 and '1 job(s) finished before' in preview.stderr
     assert '{"completed": 1}' in preview.stderr
     assert set(statuses(db)) == {queued, failed, old}  # a dry run deletes nothing
-    deleted = run_cli("jobs", "cleanup", "--older-than", "30d", "--yes", env=env)
+    deleted = run_here("jobs", "cleanup", "--older-than", "30d", "--yes", env=env)
     assert deleted.returncode == 0 and 'deleted 1 job(s)' in deleted.stderr
     assert statuses(db) == {queued: JobStatus.CANCELLED.value, failed: JobStatus.QUEUED.value}
     assert verify(db).ok
