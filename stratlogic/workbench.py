@@ -176,9 +176,7 @@ class Workbench:
 
         self._refuse_readonly("seed_demo")
         options = seeding.demo_options(users=users, jobs=jobs, days=days, seed=seed, until=until, objects=objects)
-        if options is None:  # pragma: no cover - demo_options gives options whenever demo is asked for
-            raise ValidationError("seed_demo: no demo options")
-        return seeding.seed_demo(self.db, options, actor=self.acting)
+        return seeding.seed_demo(self.db, options, actor=self.acting, store=self.chosen_store)
 
     def summary(self) -> Summary:
         """Masked URL, backend, revision and row counts (estimates on PostgreSQL); never raises."""

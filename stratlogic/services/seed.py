@@ -25,6 +25,7 @@ from stratlogic.seed.estimate import Estimate
 from stratlogic.seed.estimate import estimate as estimate_demo
 from stratlogic.services._base import entry
 from stratlogic.storage import LocalStore, store_from_settings
+from stratlogic.storage.base import ArtifactStore
 
 #: How errors name the demo options when the caller gives no ``labels`` (the CLI passes its flags).
 _OPTIONS = {"demo": "demo=True", "users": "users", "jobs": "jobs", "days": "days", "seed": "seed", "until": "until",
@@ -108,13 +109,14 @@ def estimate(database: Database, options: DemoOptions, *, actor: Actor) -> SeedE
 
 @entry("seed.demo", writes=True)
 def seed_demo(database: Database, options: DemoOptions, *, actor: Actor, interactive: bool = False,
-              progress: Callable[[int], None] | None = None) -> DemoResult:
+              progress: Callable[[int], None] | None = None, store: ArtifactStore | None = None) -> DemoResult:
     """Generate the demo data in one transaction (the base seed first, if missing); nothing when the database
     already holds demo data. ``progress`` is called with the jobs generated so far. On any failure or
-    KeyboardInterrupt nothing is committed and the objects written so far are removed."""
+    KeyboardInterrupt nothing is committed and the objects written so far are removed. The objects go to
+    ``store`` when given (the workbench's), else to the store the settings configure."""
     with as_actor(actor):  # the generator checks the options first
         return write_demo(database, options, interactive=interactive, progress=progress,
-                          store=store_from_settings(database.settings))
+                          store=store if store is not None else store_from_settings(database.settings))
 
 
 @entry("seed.reset", writes=True)

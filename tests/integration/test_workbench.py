@@ -279,6 +279,11 @@ def test_a_store_given_by_name_or_object_is_the_one_the_artifacts_go_to(url: str
             assert _holds(folder, b"<html>kept</html>")
             assert not _holds(home / "artifacts", b"<html>kept</html>")  # not in the settings' store
             assert wb.artifacts.download(stored.id, f"{tmp_path / 'out'}/").read_bytes() == b"<html>kept</html>"
+            if n == 1:  # the demo's objects follow a store given as an object too, not only by name
+                wb.seed_demo(users=3, jobs=20, days=3, seed=2)
+                demo = wb.artifacts.frame({"job_id__gt": job.id})
+                assert len(demo) and wb.artifacts.download(int(demo["id"].iloc[0]), f"{tmp_path / 'demo'}/")
+                assert not (home / "artifacts").exists() or not any((home / "artifacts").rglob("*.html"))
 
 
 def _holds(folder: Path, content: bytes) -> bool:
