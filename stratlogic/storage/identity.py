@@ -21,10 +21,10 @@ from stratlogic.errors import ObjectNotFoundError, StorageError
 from stratlogic.models import SystemConfig
 from stratlogic.models.audit_rules import AuditAction
 from stratlogic.repositories.config import ConfigRepository
+from stratlogic.repositories.tables import INSTALLATION_KEY
 from stratlogic.repositories.trail import AuditTrail
 from stratlogic.storage.base import ArtifactStore
 
-INSTALLATION_KEY = "system.installation_id"
 MARKER = "stratlogic-store.json"
 INSTALLATION_DESCRIPTION = "Which database this is (set once, at first need); artifact stores record it."
 _ID_CACHE = "storage:installation_id"
