@@ -6,6 +6,9 @@ import hashlib
 import uuid
 from pathlib import Path
 
+from pydantic import SecretStr
+
+from stratlogic.config import Settings
 from stratlogic.db import Database
 from stratlogic.repositories import UserRepository
 from stratlogic.repositories.jobs import JobRepository
@@ -80,3 +83,13 @@ class Pattern:
 def local_root(tmp_path: Path) -> Path:
     """Where the local store of a test lives (the same place ``make_settings`` points at)."""
     return tmp_path / "artifacts"
+
+
+def settings_on_s3(settings: Settings, server: SeaweedServer, bucket: str) -> Settings:
+    """``settings`` pointed at the test S3 server, with ``bucket`` made if missing (exports and backups to s3://)."""
+    client = server.client()
+    if not client.bucket_exists(bucket):
+        client.make_bucket(bucket)
+    return settings.model_copy(update={"s3_endpoint": server.endpoint, "s3_secure": False,
+                                       "s3_access_key": SecretStr(server.access_key),
+                                       "s3_secret_key": SecretStr(server.secret_key)})

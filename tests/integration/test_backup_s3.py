@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
-from pydantic import SecretStr
 
 from stratlogic.audit.verify import verify
 from stratlogic.config import Settings
@@ -20,6 +19,7 @@ from stratlogic.seed import DemoOptions, seed_demo
 from stratlogic.services.backup import backup, restore, verify_backup
 from stratlogic.storage.testing import SeaweedServer
 from tests.conftest import make_settings
+from tests.integration.storage_helpers import settings_on_s3
 
 pytestmark = [pytest.mark.s3, pytest.mark.sqlite]
 BUCKET = "stratlogic-backups"
@@ -33,12 +33,7 @@ def backend() -> str:
 
 
 def with_s3(settings: Settings, server: SeaweedServer) -> Settings:
-    client = server.client()
-    if not client.bucket_exists(BUCKET):
-        client.make_bucket(BUCKET)
-    return settings.model_copy(update={"s3_endpoint": server.endpoint, "s3_secure": False,
-                                       "s3_access_key": SecretStr(server.access_key),
-                                       "s3_secret_key": SecretStr(server.secret_key)})
+    return settings_on_s3(settings, server, BUCKET)
 
 
 def test_a_backup_on_s3_verifies_and_restores(s3_server: SeaweedServer, settings: Settings, tmp_path: Path) -> None:

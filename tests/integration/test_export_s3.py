@@ -14,13 +14,13 @@ import duckdb
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
-from pydantic import SecretStr
 
 from stratlogic.analytics.export import export
 from stratlogic.config import Settings
 from stratlogic.db import Database
 from stratlogic.errors import ConflictError
 from stratlogic.storage.testing import SeaweedServer
+from tests.integration.storage_helpers import settings_on_s3
 from tests.integration.test_export import PLANTED, read_csv, seed, spread_over_days
 
 pytestmark = [pytest.mark.s3, pytest.mark.sqlite]
@@ -35,12 +35,7 @@ def backend() -> str:
 
 @pytest.fixture
 def s3_settings(s3_server: SeaweedServer, settings: Settings) -> Settings:
-    client = s3_server.client()
-    if not client.bucket_exists(BUCKET):
-        client.make_bucket(BUCKET)
-    return settings.model_copy(update={"s3_endpoint": s3_server.endpoint, "s3_secure": False,
-                                       "s3_access_key": SecretStr(s3_server.access_key),
-                                       "s3_secret_key": SecretStr(s3_server.secret_key)})
+    return settings_on_s3(settings, s3_server, BUCKET)
 
 
 def s3fs(server: SeaweedServer) -> pafs.S3FileSystem:
