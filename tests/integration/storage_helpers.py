@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
 from stratlogic.config import Settings
@@ -93,3 +94,7 @@ def settings_on_s3(settings: Settings, server: SeaweedServer, bucket: str) -> Se
     return settings.model_copy(update={"s3_endpoint": server.endpoint, "s3_secure": False,
                                        "s3_access_key": SecretStr(server.access_key),
                                        "s3_secret_key": SecretStr(server.secret_key)})
+
+
+#: Run a test on SQLite only: for behaviour that does not depend on the engine.
+SQLITE = pytest.mark.parametrize("backend", [pytest.param("sqlite", marks=pytest.mark.sqlite)])

@@ -25,9 +25,8 @@ from stratlogic.storage import (
     store_artifact,
 )
 from stratlogic.storage.testing import SeaweedServer
-from tests.integration.storage_helpers import MIB, Pattern, everything, new_job, s3_store
+from tests.integration.storage_helpers import MIB, SQLITE, Pattern, everything, new_job, s3_store
 
-SQLITE = pytest.mark.parametrize("backend", [pytest.param("sqlite", marks=pytest.mark.sqlite)])
 HTML = b"<!doctype html><html><body><p>hello</p></body></html>"
 
 

@@ -38,9 +38,8 @@ from stratlogic.storage import (
 )
 from stratlogic.storage.testing import SeaweedServer
 from tests.cli_helpers import invoke
-from tests.integration.storage_helpers import new_job, s3_store
+from tests.integration.storage_helpers import SQLITE, new_job, s3_store
 
-SQLITE = pytest.mark.parametrize("backend", [pytest.param("sqlite", marks=pytest.mark.sqlite)])
 HTML = b"<!doctype html><html><body><p>hello</p></body></html>"
 
 

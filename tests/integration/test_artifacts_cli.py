@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import update
 
 from stratlogic.db import Database
@@ -20,9 +19,8 @@ from stratlogic.storage import (
     store_artifact,
 )
 from tests.cli_helpers import invoke
-from tests.integration.storage_helpers import new_job
+from tests.integration.storage_helpers import SQLITE, new_job
 
-SQLITE = pytest.mark.parametrize("backend", [pytest.param("sqlite", marks=pytest.mark.sqlite)])
 HTML = b"<!doctype html><html><body><p>hello</p></body></html>"
 
 
